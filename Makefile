@@ -1,0 +1,71 @@
+# Haven — the two commands a newcomer needs: `make run` and `make test`.
+# Every target installs what it needs first (a Python 3.10 virtualenv in .venv/).
+
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HAVEN := $(VENV)/bin/haven
+STAMP := $(VENV)/.installed-stamp
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
+export RASA_TELEMETRY_ENABLED ?= false
+
+.PHONY: help install run train test test-unit lint format catalogs bench bench-nlu lock clean
+
+help:  ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
+
+$(STAMP): pyproject.toml constraints.txt
+	@if [ ! -x $(PY) ]; then \
+	  python=$$(scripts/find-python310) || exit 1; \
+	  echo "Creating $(VENV) with $$python"; \
+	  "$$python" -m venv $(VENV); \
+	fi
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==24.0"
+	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip check
+	@touch $(STAMP)
+
+install: $(STAMP)  ## Create .venv with the pinned environment (Python 3.10)
+
+train: install  ## Train the model if data, domain or config changed
+	$(HAVEN) train
+
+run: install  ## Start Haven (trains first if needed); Ctrl-C stops it
+	$(HAVEN) run
+
+lint: install  ## ruff lint and format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install  ## Apply ruff's formatting and safe fixes
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: install lint  ## Lint, train if needed, then every test (unit, validation, e2e, integration)
+	$(HAVEN) train
+	$(VENV)/bin/pytest
+
+test-unit: install  ## Only the fast tests (no trained model needed)
+	$(VENV)/bin/pytest -m "not integration"
+
+catalogs: install  ## Extract strings to locales/haven.pot, update and compile every .po
+	$(VENV)/bin/pybabel extract -F babel.cfg --sort-by-file --no-wrap \
+	  --project=Haven --copyright-holder="Haven contributors" -o locales/haven.pot .
+	$(VENV)/bin/pybabel update --no-wrap -D haven -i locales/haven.pot -d locales
+	$(VENV)/bin/pybabel compile -D haven -d locales --statistics
+
+bench: install  ## Throughput/latency vs a bare `rasa init` assistant, memory per process
+	$(HAVEN) train
+	$(PY) -m scripts.bench
+
+bench-nlu: install  ## Cross-validated intent F1 per language
+	$(PY) -m scripts.bench_nlu
+
+lock: install  ## Re-pin constraints.txt from the current environment
+	@( echo "# The whole environment, pinned: pip install -c constraints.txt . resolves the same way on every machine."; \
+	   echo "# Regenerate with: make lock (after changing dependencies in pyproject.toml)."; \
+	   $(PY) -m pip freeze --exclude-editable | grep -v -E '^(pip|setuptools|wheel)==' ) > constraints.txt
+
+clean:  ## Remove the virtualenv, trained models and caches (keeps var/ data)
+	rm -rf $(VENV) models .rasa .ruff_cache

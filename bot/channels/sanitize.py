@@ -1,0 +1,80 @@
+"""Sanitizing user text before Rasa sees it (every channel calls this).
+
+Rasa treats any text that starts with "/" as ``/intent{entities}`` and skips NLU, so a user
+could trigger internal intents (``EXTERNAL_*``, ``session_start``) or fake button presses.
+Only payloads Haven itself put on buttons (in ``domain.yml``) pass as payloads; any other
+text loses its leading slashes and is understood as words ("/help" → "help").
+Control characters are removed and over-long text is cut to the configured limit.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+_PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z0-9_]+)(?P<entities>\{.*\})?$", re.DOTALL)
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
+
+
+def canonical_payload(text: str) -> str | None:
+    """``/intent{"k": "v"}`` in one canonical spelling, or None if it is not a payload."""
+    match = _PAYLOAD.match(text.strip())
+    if not match:
+        return None
+    entities = match.group("entities")
+    if not entities:
+        return f"/{match.group('intent')}"
+    try:
+        parsed = json.loads(entities)
+    except ValueError:
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    return f"/{match.group('intent')}{json.dumps(parsed, sort_keys=True, ensure_ascii=False)}"
+
+
+@lru_cache(maxsize=4)
+def button_payloads(domain_path: Path) -> frozenset[str]:
+    """Every button payload in the domain's responses, in canonical spelling."""
+    domain = yaml.safe_load(domain_path.read_text(encoding="utf-8")) or {}
+    payloads = set()
+    for variations in (domain.get("responses") or {}).values():
+        for variation in variations or []:
+            for button in variation.get("buttons") or []:
+                canonical = canonical_payload(str(button.get("payload", "")))
+                if canonical:
+                    payloads.add(canonical)
+    return frozenset(payloads)
+
+
+@dataclass(frozen=True)
+class SanitizedText:
+    """What reaches Rasa, and what was changed on the way."""
+
+    text: str
+    is_payload: bool
+    truncated: bool
+    original_length: int
+
+
+def sanitize_text(raw: object, allowed_payloads: frozenset[str], max_chars: int) -> SanitizedText:
+    """Make user input safe to hand to Rasa (see the module docstring)."""
+    text = raw if isinstance(raw, str) else ""
+    original_length = len(text)
+    text = _CONTROL.sub("", text)
+    stripped = text.strip()
+    canonical = canonical_payload(stripped) if stripped.startswith("/") else None
+    if canonical and canonical in allowed_payloads:
+        return SanitizedText(stripped, True, False, original_length)
+    while stripped.startswith("/"):
+        stripped = stripped[1:].lstrip()
+    text = stripped if text.strip().startswith("/") else text
+    truncated = len(text) > max_chars
+    if truncated:
+        text = text[:max_chars]
+    return SanitizedText(text, False, truncated, original_length)

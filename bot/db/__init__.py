@@ -1,0 +1,1 @@
+"""Databases: the Rasa tracker store (conversations) and, later, Haven's own tables."""

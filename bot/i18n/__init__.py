@@ -1,0 +1,1 @@
+"""Internationalisation: gettext catalogs, language detection and translation helpers."""

@@ -1,0 +1,1 @@
+"""Response rendering in the conversation's language (in the Rasa process)."""

@@ -1,0 +1,1 @@
+"""Custom Rasa graph components: language detection, input guard, crisis override, language policy."""

@@ -1,0 +1,69 @@
+"""Input guard: deterministic intents for messages the model should not guess about.
+
+Runs after the intent classifiers (and the FallbackClassifier):
+- a message with no letters or digits (empty, emoji or punctuation only) → ``no_text``;
+- a ``choose_language`` message that names a supported language gets a ``language``
+  entity, so "en español" switches at once (``bot.nlu.language``).
+Crisis detection runs after this, in ``bot.nlu.crisis``, and overrides everything.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa.engine.graph import ExecutionContext, GraphComponent
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.engine.storage.resource import Resource
+from rasa.engine.storage.storage import ModelStorage
+from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.i18n.detect import mentioned_language
+from bot.i18n.text import has_letters_or_digits
+from bot.languages import LANGUAGES
+
+NO_TEXT_INTENT = "no_text"
+CHOOSE_LANGUAGE_INTENT = "choose_language"
+
+
+def set_intent(message: Message, name: str, source: str) -> None:
+    """Replace a message's intent with a rule-based certainty."""
+    message.set(INTENT, {"name": name, "confidence": 1.0, "source": source}, add_to_output=True)
+    ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != name]
+    message.set(INTENT_RANKING_KEY, [{"name": name, "confidence": 1.0}, *ranking], add_to_output=True)
+
+
+@DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)
+class InputGuard(GraphComponent):
+    """Rule-based intent corrections for unreadable messages and explicit language choices."""
+
+    @classmethod
+    def create(
+        cls,
+        config: dict[str, Any],
+        model_storage: ModelStorage,
+        resource: Resource,
+        execution_context: ExecutionContext,
+    ) -> InputGuard:
+        return cls()
+
+    def process(self, messages: list[Message]) -> list[Message]:
+        names = {code: language.names for code, language in LANGUAGES.items()}
+        for message in messages:
+            text = message.get(TEXT) or ""
+            if not has_letters_or_digits(text):
+                set_intent(message, NO_TEXT_INTENT, self.__class__.__name__)
+                continue
+            intent = (message.get(INTENT) or {}).get("name")
+            if intent == CHOOSE_LANGUAGE_INTENT:
+                code = mentioned_language(text, names)
+                if code:
+                    entity = {
+                        "entity": "language",
+                        "value": code,
+                        "start": 0,
+                        "end": len(text),
+                        "extractor": self.__class__.__name__,
+                    }
+                    message.set(ENTITIES, [*message.get(ENTITIES, []), entity], add_to_output=True)
+        return messages

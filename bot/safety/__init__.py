@@ -1,0 +1,1 @@
+"""Survivor safety: crisis detection that runs on every message, independent of the model."""

@@ -1,0 +1,227 @@
+"""Starting and stopping Haven's three processes (``haven run``).
+
+Rasa server (channels + HTTP API, NLU components and response generator inside), the bot
+service (custom actions) and the web process. Each one's output is prefixed; Ctrl-C (or
+SIGTERM) stops all three; if one dies, the others are stopped too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import click
+
+from bot.i18n.catalogs import compile_catalogs
+from bot.settings import Settings
+from bot.training import quiet_tensorflow_env
+
+STOP_TIMEOUT_SECONDS = 15
+
+
+@dataclass
+class Service:
+    """One of Haven's processes."""
+
+    name: str
+    command: list[str]
+    port: int
+    health_url: str
+    colour: str
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def services(settings: Settings, model: Path) -> list[Service]:
+    """The three processes and how to check that each is ready."""
+    python = sys.executable
+    host = settings.bind_host
+    return [
+        Service(
+            name="rasa",
+            command=[
+                python, "-m", "rasa", "run",
+                "--model", str(model),
+                "--enable-api", "--auth-token", settings.rasa_token,
+                "--endpoints", str(settings.project_root / "endpoints.yml"),
+                "--credentials", str(settings.project_root / "credentials.yml"),
+                "--interface", host, "--port", str(settings.rasa_port),
+            ],  # fmt: skip
+            port=settings.rasa_port,
+            health_url=f"http://{host}:{settings.rasa_port}/status?token={settings.rasa_token}",
+            colour="cyan",
+        ),
+        Service(
+            name="bot",
+            command=[python, "-m", "bot.service"],
+            port=settings.actions_port,
+            health_url=f"http://{host}:{settings.actions_port}/health",
+            colour="green",
+        ),
+        Service(
+            name="web",
+            command=[python, "-m", "bot.web"],
+            port=settings.web_port,
+            health_url=f"http://{host}:{settings.web_port}/healthz",
+            colour="magenta",
+        ),
+    ]
+
+
+def stack_environment(settings: Settings) -> dict[str, str]:
+    env = quiet_tensorflow_env()
+    env["HAVEN_ACTION_ENDPOINT_URL"] = settings.action_endpoint_url
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def is_healthy(url: str, timeout: float = 2.0) -> bool:
+    """True when ``url`` answers 200 (for Rasa's /status: a model is loaded)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 - our own URL
+            return reply.status == 200
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    """SIGTERM handler: stop like Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+class Stack:
+    """Starts the services, relays their output, and stops them together."""
+
+    def __init__(self, settings: Settings, model: Path, out=sys.stdout) -> None:
+        self.settings = settings
+        self.services = services(settings, model)
+        self.out = out
+        self._lock = threading.Lock()
+        self._stopping = False
+
+    def check_ports(self) -> None:
+        for service in self.services:
+            if port_in_use(self.settings.bind_host, service.port):
+                variable = {"rasa": "HAVEN_RASA_PORT", "bot": "HAVEN_ACTIONS_PORT", "web": "HAVEN_WEB_PORT"}[service.name]
+                raise click.ClickException(
+                    f"Port {service.port} ({service.name}) is already in use on {self.settings.bind_host}. "
+                    f"Stop the program using it (is Haven already running?) or set {variable} to a free port."
+                )
+
+    def _relay(self, service: Service) -> None:
+        prefix = click.style(f"[{service.name:<4}]", fg=service.colour, bold=True)
+        assert service.process and service.process.stdout
+        for line in iter(service.process.stdout.readline, ""):
+            with self._lock:
+                click.echo(f"{prefix} {line.rstrip()}", file=self.out, color=self.out.isatty() or None)
+
+    def start(self) -> None:
+        self.check_ports()
+        compile_catalogs(self.settings.locales_dir)
+        env = stack_environment(self.settings)
+        log_dir = self.settings.var_dir / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        for service in self.services:
+            service.process = subprocess.Popen(
+                service.command,
+                cwd=self.settings.project_root,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                errors="replace",
+                start_new_session=True,  # Ctrl-C reaches us; we stop the children in order
+            )
+            threading.Thread(target=self._relay, args=(service,), daemon=True).start()
+
+    def wait_until_ready(self, timeout: float = 300) -> bool:
+        deadline = time.monotonic() + timeout
+        pending = list(self.services)
+        while pending and time.monotonic() < deadline:
+            for service in list(pending):
+                if service.process and service.process.poll() is not None:
+                    return False
+                if is_healthy(service.health_url):
+                    pending.remove(service)
+            time.sleep(0.5)
+        return not pending
+
+    def first_exited(self) -> Service | None:
+        for service in self.services:
+            if service.process and service.process.poll() is not None:
+                return service
+        return None
+
+    def stop(self) -> None:
+        if self._stopping:
+            return
+        self._stopping = True
+        for service in self.services:
+            if service.process and service.process.poll() is None:
+                os.killpg(service.process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for service in self.services:
+            if not service.process:
+                continue
+            try:
+                service.process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(service.process.pid, signal.SIGKILL)
+                service.process.wait()
+
+    def run_forever(self) -> int:
+        """Start, announce, and supervise until Ctrl-C/SIGTERM or a process exits."""
+        previous = signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            self.start()
+            if not self.wait_until_ready():
+                failed = self.first_exited()
+                name = failed.name if failed else "a service"
+                click.echo(click.style(f"Haven did not start: {name} is not healthy. See its log lines above.", fg="red"), err=True)
+                return 1
+            self.announce()
+            while True:
+                exited = self.first_exited()
+                if exited:
+                    click.echo(click.style(f"{exited.name} exited (code {exited.process.returncode}); stopping Haven.", fg="red"), err=True)
+                    return 1
+                time.sleep(0.5)
+        except KeyboardInterrupt:
+            click.echo("\nStopping Haven…", err=True)
+            return 0
+        finally:
+            self.stop()
+            signal.signal(signal.SIGTERM, previous)
+
+    def announce(self) -> None:
+        s = self.settings
+        lines = [
+            "",
+            click.style("Haven is running.", fg="green", bold=True),
+            f"  Chat over REST:  curl -s http://{s.bind_host}:{s.rasa_port}/webhooks/rest/webhook "
+            "-H 'Content-Type: application/json' -d '{\"sender\": \"me\", \"message\": \"hi\"}'",
+            "  Chat in this terminal:  .venv/bin/haven chat   (in another terminal)",
+            f"  Health: rasa http://{s.bind_host}:{s.rasa_port}/status (token in var/rasa-token), "
+            f"bot http://{s.bind_host}:{s.actions_port}/health, web http://{s.bind_host}:{s.web_port}/healthz",
+            "  Stop: Ctrl-C",
+            "",
+        ]
+        click.echo("\n".join(lines), file=self.out)

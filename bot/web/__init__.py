@@ -1,0 +1,1 @@
+"""The web process: health now; the public chat page and staff console come later."""

@@ -1,0 +1,26 @@
+"""The web process's Sanic application (``/healthz`` for now)."""
+
+from __future__ import annotations
+
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot import __version__
+
+
+def create_app(name: str = "haven_web") -> Sanic:
+    """Build the web application; every response is marked not to be cached (SAFETY.md 3)."""
+    app = Sanic(name)
+
+    @app.get("/healthz")
+    async def healthz(request: Request) -> HTTPResponse:
+        return response.json({"status": "ok", "version": __version__})
+
+    @app.middleware("response")
+    async def no_store(request: Request, resp: HTTPResponse) -> None:
+        resp.headers["Cache-Control"] = "no-store"
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+
+    return app

@@ -1,0 +1,115 @@
+"""Shared fixtures: the project's settings and, for integration tests, the real running stack."""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class RunningStack:
+    """Haven started with `haven run` on free ports, with its own var/ directory."""
+
+    process: subprocess.Popen
+    rasa_url: str
+    actions_url: str
+    web_url: str
+    var_dir: Path
+    token: str
+    env: dict[str, str]
+
+    @property
+    def tracker_db(self) -> Path:
+        return self.var_dir / "tracker.db"
+
+
+def _wait_for(url: str, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"`haven run` exited early with code {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise TimeoutError(f"{url} not healthy after {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
+    """Start the real three processes once per test session; Ctrl-C must stop all three."""
+    var_dir = tmp_path_factory.mktemp("haven-var")
+    ports = {"HAVEN_RASA_PORT": free_port(), "HAVEN_ACTIONS_PORT": free_port(), "HAVEN_WEB_PORT": free_port()}
+    env = {
+        **os.environ,
+        **{k: str(v) for k, v in ports.items()},
+        "HAVEN_VAR_DIR": str(var_dir),
+        "HAVEN_RASA_TOKEN": "test-token",
+        "HAVEN_RETENTION_DAYS": "30",
+    }
+    log_path = var_dir / "stack.log"
+    log = log_path.open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--no-train"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    running = RunningStack(
+        process=process,
+        rasa_url=f"http://127.0.0.1:{ports['HAVEN_RASA_PORT']}",
+        actions_url=f"http://127.0.0.1:{ports['HAVEN_ACTIONS_PORT']}",
+        web_url=f"http://127.0.0.1:{ports['HAVEN_WEB_PORT']}",
+        var_dir=var_dir,
+        token="test-token",
+        env=env,
+    )
+    try:
+        _wait_for(f"{running.rasa_url}/status?token=test-token", process, timeout=240)
+        _wait_for(f"{running.actions_url}/health", process, timeout=30)
+        _wait_for(f"{running.web_url}/healthz", process, timeout=30)
+    except Exception:
+        os.killpg(process.pid, signal.SIGKILL)
+        log.close()
+        print(log_path.read_text()[-5000:])
+        raise
+    yield running
+    # Ctrl-C, as a user would press it: all three processes must stop and free their ports.
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        code = process.wait(timeout=60)
+    finally:
+        log.close()
+    assert code == 0, log_path.read_text()[-3000:]
+    for port in ports.values():
+        with socket.socket() as sock:
+            assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open after Ctrl-C"

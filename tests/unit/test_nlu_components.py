@@ -1,0 +1,67 @@
+"""The rule-based NLU components on real Rasa Message objects (no trained model needed)."""
+
+from __future__ import annotations
+
+from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
+from rasa.shared.nlu.training_data.message import Message
+
+from bot.nlu.crisis import ORIGINAL_TEXT, CrisisDetector
+from bot.nlu.guard import InputGuard
+from bot.nlu.language import LanguageDetector
+
+
+def _message(text: str, intent: str = "greet") -> Message:
+    message = Message(data={TEXT: text})
+    message.set(INTENT, {"name": intent, "confidence": 0.9}, add_to_output=True)
+    return message
+
+
+def _entity(message: Message, name: str) -> dict | None:
+    return next((e for e in message.get(ENTITIES, []) if e["entity"] == name), None)
+
+
+def test_language_detector_adds_detected_language_entity() -> None:
+    [message] = LanguageDetector().process([Message(data={TEXT: "estoy en peligro"})])
+    entity = _entity(message, "detected_language")
+    assert entity["value"] == "es" and entity["evidence"] >= 2
+
+
+def test_guard_maps_emoji_only_and_empty_messages_to_no_text() -> None:
+    for text in ["", "   ", "👍👍", "???", "🙏"]:
+        [message] = InputGuard().process([_message(text, "affirm")])
+        assert message.get(INTENT)["name"] == "no_text", text
+
+
+def test_guard_adds_language_entity_for_named_choice() -> None:
+    [message] = InputGuard().process([_message("en español porfa", "choose_language")])
+    assert _entity(message, "language")["value"] == "es"
+
+
+def test_guard_leaves_language_names_in_other_intents_alone() -> None:
+    [message] = InputGuard().process([_message("do you have spanish lawyers", "out_of_scope")])
+    assert _entity(message, "language") is None
+
+
+def test_crisis_detector_overrides_any_intent() -> None:
+    [message] = CrisisDetector().process([_message("me quiero morir", "nlu_fallback")])
+    assert message.get(INTENT)["name"] == "crisis"
+    assert _entity(message, "crisis_type")["value"] == "self_harm"
+
+
+def test_crisis_detector_types_a_model_predicted_crisis_as_danger() -> None:
+    [message] = CrisisDetector().process([_message("please come quickly", "crisis")])
+    assert message.get(INTENT)["name"] == "crisis"
+    assert _entity(message, "crisis_type")["value"] == "danger"
+
+
+def test_crisis_detector_reads_the_original_text_of_translated_messages() -> None:
+    message = _message("some harmless pivot text", "greet")
+    message.set(ORIGINAL_TEXT, "estoy en peligro")
+    [message] = CrisisDetector().process([message])
+    assert message.get(INTENT)["name"] == "crisis"
+
+
+def test_crisis_detector_leaves_ordinary_messages_alone() -> None:
+    [message] = CrisisDetector().process([_message("hi there", "greet")])
+    assert message.get(INTENT)["name"] == "greet"
+    assert _entity(message, "crisis_type") is None

@@ -1,0 +1,46 @@
+"""Project-level contracts: the CLI's manual, the domain's buttons, the registry of languages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from bot.cli import main
+from bot.languages import LANGUAGES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_haven_help_documents_every_subcommand() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for command in ("run", "train", "chat", "purge"):
+        assert command in result.output
+    for command in main.commands.values():
+        assert command.help, f"`haven {command.name}` has no help text"
+
+
+def test_language_buttons_match_the_language_registry() -> None:
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    [variation] = domain["responses"]["utter_choose_language"]
+    offered = {b["payload"] for b in variation["buttons"]}
+    expected = {f'/choose_language{{"language": "{code}"}}' for code in LANGUAGES}
+    assert offered == expected
+    assert {b["title"] for b in variation["buttons"]} == {lang.native_name for lang in LANGUAGES.values()}
+
+
+def test_every_menu_button_leads_somewhere() -> None:
+    """A menu entry's intent must have a rule or story (never an entry that leads nowhere)."""
+    domain = yaml.safe_load((ROOT / "domain.yml").read_text())
+    handled = set()
+    for path in (ROOT / "data").glob("*/*.yml"):
+        content = yaml.safe_load(path.read_text()) or {}
+        for block in content.get("rules", []) + content.get("stories", []):
+            handled.update(step["intent"] for step in block["steps"] if "intent" in step)
+    for name, variations in domain["responses"].items():
+        for variation in variations:
+            for button in variation.get("buttons", []):
+                intent = button["payload"].lstrip("/").split("{")[0]
+                assert intent in handled, f"button {button['title']!r} in {name} leads nowhere"

@@ -1,0 +1,70 @@
+"""Typed /intent text never becomes an intent; other bad input is made safe (REST and all channels)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.channels.sanitize import button_payloads, canonical_payload, sanitize_text
+
+ROOT = Path(__file__).resolve().parents[2]
+ALLOWED = button_payloads(ROOT / "domain.yml")
+
+
+def test_domain_button_payloads_are_allowed() -> None:
+    assert "/affirm" in ALLOWED
+    assert canonical_payload('/choose_language{"language": "es"}') in ALLOWED
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        '/EXTERNAL_anything{"x": 1}',
+        "/EXTERNAL_staff_message",
+        "/session_start",
+        "/restart",
+        '/choose_language{"language": "xx"}',
+        "/crisis",
+        "  /greet",
+        "//affirm{}",
+        '/nlu_fallback{"a":"b"}',
+    ],
+)
+def test_typed_intent_syntax_is_plain_text(typed: str) -> None:
+    result = sanitize_text(typed, ALLOWED, 2000)
+    assert not result.is_payload
+    assert not result.text.lstrip().startswith("/")
+
+
+def test_button_payload_passes_even_with_other_json_spacing() -> None:
+    result = sanitize_text('/choose_language{"language":"es"}', ALLOWED, 2000)
+    assert result.is_payload
+    assert result.text == '/choose_language{"language":"es"}'
+
+
+def test_slash_command_becomes_words() -> None:
+    assert sanitize_text("/help", ALLOWED, 2000).text in {"/help", "help"}
+    assert sanitize_text("/menu please", ALLOWED, 2000).text == "menu please"
+
+
+def test_long_message_is_cut_and_flagged() -> None:
+    result = sanitize_text("a" * 20_000, ALLOWED, 2000)
+    assert result.truncated and len(result.text) == 2000 and result.original_length == 20_000
+
+
+@pytest.mark.parametrize("raw", [None, 42, ["hi"], {"text": "hi"}])
+def test_non_text_becomes_empty(raw: object) -> None:
+    assert sanitize_text(raw, ALLOWED, 2000).text == ""
+
+
+def test_control_and_bidi_override_characters_are_removed() -> None:
+    result = sanitize_text("hi\x00\x07 there\u202e\u200b", ALLOWED, 2000)
+    assert result.text == "hi there"
+
+
+def test_right_to_left_text_and_emoji_sequences_survive() -> None:
+    arabic = "مرحبا، أحتاج مساعدة"
+    family = "👨\u200d👩\u200d👧"
+    assert sanitize_text(arabic, ALLOWED, 2000).text == arabic
+    assert sanitize_text(family, ALLOWED, 2000).text == family
