@@ -75,7 +75,9 @@ def chat(url: str | None, sender: str | None, language: str | None) -> None:
     click.echo(f"Talking to {webhook} as {sender}. Ctrl-D to quit.")
     while True:
         try:
-            text = click.prompt(click.style("you", bold=True), prompt_suffix="> ", default="", show_default=False)
+            text = click.prompt(
+                click.style("you", bold=True), prompt_suffix="> ", default="", show_default=False
+            )
         except (EOFError, click.Abort):
             click.echo()
             return
@@ -85,7 +87,8 @@ def chat(url: str | None, sender: str | None, language: str | None) -> None:
             replies = _post(webhook, {"sender": sender, "message": text, "metadata": metadata})
         except (urllib.error.URLError, OSError) as error:
             raise click.ClickException(
-                f"Haven is not reachable at {webhook} ({error}). Start it with `make run` in another terminal."
+                f"Haven is not reachable at {webhook} ({error}). "
+                "Start it with `make run` in another terminal."
             ) from error
         buttons = []
         for reply in replies:
@@ -97,7 +100,9 @@ def chat(url: str | None, sender: str | None, language: str | None) -> None:
 
 
 @main.command()
-@click.option("--days", type=int, default=None, help="Age in days (default HAVEN_RETENTION_DAYS, 30).")
+@click.option(
+    "--days", type=int, default=None, help="Age in days (default HAVEN_RETENTION_DAYS, 30)."
+)
 def purge(days: int | None) -> None:
     """Delete conversations with no activity for the retention period (schedule it daily)."""
     from bot.db.tracker_store import HavenTrackerStore

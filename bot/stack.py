@@ -58,12 +58,23 @@ def services(settings: Settings, model: Path) -> list[Service]:
         Service(
             name="rasa",
             command=[
-                python, "-m", "rasa", "run",
-                "--model", str(model),
-                "--enable-api", "--auth-token", settings.rasa_token,
-                "--endpoints", str(settings.project_root / "endpoints.yml"),
-                "--credentials", str(settings.project_root / "credentials.yml"),
-                "--interface", host, "--port", str(settings.rasa_port),
+                python,
+                "-m",
+                "rasa",
+                "run",
+                "--model",
+                str(model),
+                "--enable-api",
+                "--auth-token",
+                settings.rasa_token,
+                "--endpoints",
+                str(settings.project_root / "endpoints.yml"),
+                "--credentials",
+                str(settings.project_root / "credentials.yml"),
+                "--interface",
+                host,
+                "--port",
+                str(settings.rasa_port),
             ],  # fmt: skip
             port=settings.rasa_port,
             health_url=f"http://{host}:{settings.rasa_port}/status?token={settings.rasa_token}",
@@ -120,10 +131,15 @@ class Stack:
     def check_ports(self) -> None:
         for service in self.services:
             if port_in_use(self.settings.bind_host, service.port):
-                variable = {"rasa": "HAVEN_RASA_PORT", "bot": "HAVEN_ACTIONS_PORT", "web": "HAVEN_WEB_PORT"}[service.name]
+                variable = {
+                    "rasa": "HAVEN_RASA_PORT",
+                    "bot": "HAVEN_ACTIONS_PORT",
+                    "web": "HAVEN_WEB_PORT",
+                }[service.name]
                 raise click.ClickException(
-                    f"Port {service.port} ({service.name}) is already in use on {self.settings.bind_host}. "
-                    f"Stop the program using it (is Haven already running?) or set {variable} to a free port."
+                    f"Port {service.port} ({service.name}) is already in use on "
+                    f"{self.settings.bind_host}. Stop the program using it (is Haven already "
+                    f"running?) or set {variable} to a free port."
                 )
 
     def _relay(self, service: Service) -> None:
@@ -131,7 +147,9 @@ class Stack:
         assert service.process and service.process.stdout
         for line in iter(service.process.stdout.readline, ""):
             with self._lock:
-                click.echo(f"{prefix} {line.rstrip()}", file=self.out, color=self.out.isatty() or None)
+                click.echo(
+                    f"{prefix} {line.rstrip()}", file=self.out, color=self.out.isatty() or None
+                )
 
     def start(self) -> None:
         self.check_ports()
@@ -195,13 +213,26 @@ class Stack:
             if not self.wait_until_ready():
                 failed = self.first_exited()
                 name = failed.name if failed else "a service"
-                click.echo(click.style(f"Haven did not start: {name} is not healthy. See its log lines above.", fg="red"), err=True)
+                click.echo(
+                    click.style(
+                        f"Haven did not start: {name} is not healthy. See its log lines above.",
+                        fg="red",
+                    ),
+                    err=True,
+                )
                 return 1
             self.announce()
             while True:
                 exited = self.first_exited()
                 if exited:
-                    click.echo(click.style(f"{exited.name} exited (code {exited.process.returncode}); stopping Haven.", fg="red"), err=True)
+                    click.echo(
+                        click.style(
+                            f"{exited.name} exited (code {exited.process.returncode}); "
+                            "stopping Haven.",
+                            fg="red",
+                        ),
+                        err=True,
+                    )
                     return 1
                 time.sleep(0.5)
         except KeyboardInterrupt:
@@ -217,7 +248,7 @@ class Stack:
             "",
             click.style("Haven is running.", fg="green", bold=True),
             f"  Chat over REST:  curl -s http://{s.bind_host}:{s.rasa_port}/webhooks/rest/webhook "
-            "-H 'Content-Type: application/json' -d '{\"sender\": \"me\", \"message\": \"hi\"}'",
+            '-H \'Content-Type: application/json\' -d \'{"sender": "me", "message": "hi"}\'',
             "  Chat in this terminal:  .venv/bin/haven chat   (in another terminal)",
             f"  Health: rasa http://{s.bind_host}:{s.rasa_port}/status (token in var/rasa-token), "
             f"bot http://{s.bind_host}:{s.actions_port}/health, web http://{s.bind_host}:{s.web_port}/healthz",

@@ -83,7 +83,9 @@ def train(settings: Settings, force: bool = False, echo=print) -> Path:
         )
     if result.returncode != 0 or not target.exists():
         tail = "".join(log_path.read_text(errors="replace").splitlines(keepends=True)[-30:])
-        raise SystemExit(f"Training failed (exit {result.returncode}). Last lines of {log_path}:\n{tail}")
+        raise SystemExit(
+            f"Training failed (exit {result.returncode}). Last lines of {log_path}:\n{tail}"
+        )
     _remove_old_models(settings, keep=target)
     echo(f"Trained {target.relative_to(settings.project_root)}")
     return target

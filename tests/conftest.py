@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import os
-import warnings
-
-os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
-warnings.filterwarnings("ignore", category=DeprecationWarning)
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +17,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+
+os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def free_port() -> int:
@@ -66,7 +66,11 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float) -> None:
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """Start the real three processes once per test session; Ctrl-C must stop all three."""
     var_dir = tmp_path_factory.mktemp("haven-var")
-    ports = {"HAVEN_RASA_PORT": free_port(), "HAVEN_ACTIONS_PORT": free_port(), "HAVEN_WEB_PORT": free_port()}
+    ports = {
+        "HAVEN_RASA_PORT": free_port(),
+        "HAVEN_ACTIONS_PORT": free_port(),
+        "HAVEN_WEB_PORT": free_port(),
+    }
     env = {
         **os.environ,
         **{k: str(v) for k, v in ports.items()},

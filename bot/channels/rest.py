@@ -1,4 +1,4 @@
-"""Rasa's REST channel, sanitized: ``POST /webhooks/rest/webhook {"sender", "message", "metadata"}``.
+"""Rasa's REST channel, sanitized: ``POST /webhooks/rest/webhook`` with sender, message, metadata.
 
 Same URL and reply format as Rasa's built-in ``rest`` channel, so any script can talk to
 Haven; but typed ``/intent{...}`` text is never an intent (``bot.channels.sanitize``), a
@@ -52,18 +52,20 @@ class HavenRestInput(InputChannel):
         try:
             body = request.json
         except Exception:  # noqa: BLE001 - Sanic raises several types for bad JSON
-            return _bad_request("The body must be JSON: {\"sender\": ..., \"message\": ...}.")
+            return _bad_request('The body must be JSON: {"sender": ..., "message": ...}.')
         if not isinstance(body, dict):
-            return _bad_request("The body must be a JSON object with \"sender\" and \"message\".")
+            return _bad_request('The body must be a JSON object with "sender" and "message".')
         sender = body.get("sender", "default")
         if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_ID_CHARS:
-            return _bad_request(f"\"sender\" must be a non-empty string of at most {MAX_SENDER_ID_CHARS} characters.")
+            return _bad_request(
+                f'"sender" must be a non-empty string of at most {MAX_SENDER_ID_CHARS} characters.'
+            )
         message = body.get("message", "")
         if message is not None and not isinstance(message, str):
-            return _bad_request("\"message\" must be a string.")
+            return _bad_request('"message" must be a string.')
         metadata = body.get("metadata") or {}
         if not isinstance(metadata, dict):
-            return _bad_request("\"metadata\" must be a JSON object.")
+            return _bad_request('"metadata" must be a JSON object.')
         return sender, message, metadata
 
     def sanitize(self, message: Any) -> SanitizedText:
@@ -81,7 +83,10 @@ class HavenRestInput(InputChannel):
             if tracker is not None and tracker.get_slot("language"):
                 language = tracker.get_slot("language")
         text = load_catalogs(settings.locales_dir).translate(TOO_LONG_NOTE, language)
-        return {"recipient_id": sender, "text": text.format(max_message_chars=settings.max_message_chars)}
+        return {
+            "recipient_id": sender,
+            "text": text.format(max_message_chars=settings.max_message_chars),
+        }
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint(f"haven_webhook_{type(self).__name__}", __name__)

@@ -65,7 +65,9 @@ class HavenTrackerStore(SQLTrackerStore):
         ensure_sqlite_directory(url)
         kwargs = {k: v for k, v in kwargs.items() if k not in {"host", "dialect", "db"}}
         super().__init__(domain=domain, event_broker=event_broker, **_url_parts(url), **kwargs)
-        index = sa.Index("ix_events_sender_id_timestamp", self.SQLEvent.sender_id, self.SQLEvent.timestamp)
+        index = sa.Index(
+            "ix_events_sender_id_timestamp", self.SQLEvent.sender_id, self.SQLEvent.timestamp
+        )
         index.create(self.engine, checkfirst=True)
 
     async def save(self, tracker: DialogueStateTracker) -> None:

@@ -41,6 +41,9 @@ def extract_domain(
             for button in buttons.value if isinstance(buttons, yaml.SequenceNode) else []:
                 title = _mapping_get(button, "title")
                 if isinstance(title, yaml.ScalarNode) and title.value:
-                    yield title.start_mark.line + 1, "_", title.value, [
-                        f"button in {name_node.value}"
-                    ]
+                    yield (
+                        title.start_mark.line + 1,
+                        "_",
+                        title.value,
+                        [f"button in {name_node.value}"],
+                    )

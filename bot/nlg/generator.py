@@ -25,7 +25,9 @@ from bot.languages import LANGUAGES, SOURCE_LANGUAGE
 from bot.settings import get_settings
 
 
-def localize_response(response: dict[str, Any], language: str, catalogs: Catalogs) -> dict[str, Any]:
+def localize_response(
+    response: dict[str, Any], language: str, catalogs: Catalogs
+) -> dict[str, Any]:
     """Translate a response's text and button titles (before placeholders are filled)."""
     if language == SOURCE_LANGUAGE:
         return response

@@ -1,1 +1,1 @@
-"""Custom Rasa graph components: language detection, input guard, crisis override, language policy."""
+"""Custom Rasa graph components: language detection and policy, input guard, crisis override."""

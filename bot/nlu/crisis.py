@@ -1,10 +1,10 @@
 """Crisis override in the NLU pipeline: a keyword match makes the intent ``crisis``.
 
 The last component of the pipeline, so it wins over the model, the fallback and the
-input guard. It checks the user's original text and, for translated languages, the
-English pivot (a translating component keeps the original under ``ORIGINAL_TEXT``). When the model itself predicts ``crisis`` without
-a keyword match, the general ``danger`` type is used. The ``crisis_type`` entity selects
-the topic line of the static reply (``utter_crisis`` in ``domain.yml``).
+input guard. It checks the message text and, for translated languages, the original
+text (a translating component keeps it under ``ORIGINAL_TEXT``). When the model itself
+predicts ``crisis`` without a keyword match, the general ``danger`` type is used. The
+``crisis_type`` entity selects the topic line of the static reply (``utter_crisis``).
 """
 
 from __future__ import annotations

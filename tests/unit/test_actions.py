@@ -15,7 +15,9 @@ async def _case_delete_my_data_only_marks_the_conversation() -> None:
     dispatcher = CollectingDispatcher()
     tracker = Tracker("someone", {}, {}, [], False, None, {}, "action_listen")
     events = await ActionDeleteMyData().run(dispatcher, tracker, {})
-    assert events == [{"event": "slot", "timestamp": None, "name": "delete_requested", "value": True}]
+    assert events == [
+        {"event": "slot", "timestamp": None, "name": "delete_requested", "value": True}
+    ]
     assert dispatcher.messages == []
 
 

@@ -47,6 +47,9 @@ def test_translations_keep_placeholders_and_phone_numbers(language: str) -> None
     for message in catalog(language):
         if not message.id or not message.string:
             continue
-        assert sorted(PLACEHOLDER.findall(message.id)) == sorted(PLACEHOLDER.findall(message.string)), message.id
-        assert sorted(PHONE_OR_CODE.findall(message.id)) == sorted(PHONE_OR_CODE.findall(message.string)), message.id
-
+        assert sorted(PLACEHOLDER.findall(message.id)) == sorted(
+            PLACEHOLDER.findall(message.string)
+        ), message.id
+        assert sorted(PHONE_OR_CODE.findall(message.id)) == sorted(
+            PHONE_OR_CODE.findall(message.string)
+        ), message.id

@@ -39,7 +39,9 @@ def test_mentioned_language() -> None:
     assert mentioned_language("spanish or english?", names) is None
 
 
-def _next(current: LanguageState, text: str = "", explicit: str | None = None, hint: str | None = None):
+def _next(
+    current: LanguageState, text: str = "", explicit: str | None = None, hint: str | None = None
+):
     detection = detect_language(text)
     return next_language_state(
         current, explicit, detection.language, detection.confidence, detection.evidence, hint, "en"
@@ -72,7 +74,9 @@ def test_one_word_never_flips_an_established_language() -> None:
 
 def test_clear_multi_word_message_flips_a_detected_language() -> None:
     spanish = LanguageState("es", "detected")
-    assert _next(spanish, "can you help me with my passport please") == LanguageState("en", "detected")
+    assert _next(spanish, "can you help me with my passport please") == LanguageState(
+        "en", "detected"
+    )
 
 
 def test_explicit_choice_wins_and_sticks() -> None:

@@ -24,7 +24,9 @@ def test_english_greeting_is_the_safety_check(generator: LocalizedResponseGenera
     assert "Español" in titles and "Quick exit" in titles
 
 
-def test_spanish_greeting_is_translated_and_offers_english(generator: LocalizedResponseGenerator) -> None:
+def test_spanish_greeting_is_translated_and_offers_english(
+    generator: LocalizedResponseGenerator,
+) -> None:
     reply = generator.render("utter_greet", {"language": "es"}, "rest")
     assert "seguro" in reply["text"] and "safe" not in reply["text"]
     titles = [b["title"] for b in reply["buttons"]]
@@ -57,7 +59,9 @@ def test_retention_days_come_from_settings(generator: LocalizedResponseGenerator
 def test_crisis_reply_puts_911_first(
     generator: LocalizedResponseGenerator, crisis_type: str, topic_line: str, language: str
 ) -> None:
-    text = generator.render("utter_crisis", {"language": language, "crisis_type": crisis_type}, "rest")["text"]
+    text = generator.render(
+        "utter_crisis", {"language": language, "crisis_type": crisis_type}, "rest"
+    )["text"]
     assert text.index("911") < text.index("1-888-373-7888") <= text.index(topic_line)
     assert "233733" in text
 

@@ -28,7 +28,9 @@ def test_language_buttons_match_the_language_registry() -> None:
     offered = {b["payload"] for b in variation["buttons"]}
     expected = {f'/choose_language{{"language": "{code}"}}' for code in LANGUAGES}
     assert offered == expected
-    assert {b["title"] for b in variation["buttons"]} == {lang.native_name for lang in LANGUAGES.values()}
+    assert {b["title"] for b in variation["buttons"]} == {
+        lang.native_name for lang in LANGUAGES.values()
+    }
 
 
 def test_every_menu_button_leads_somewhere() -> None:

@@ -1,4 +1,4 @@
-"""Typed /intent text never becomes an intent; other bad input is made safe (REST and all channels)."""
+"""Typed /intent text never becomes an intent; other bad input is made safe."""
 
 from __future__ import annotations
 

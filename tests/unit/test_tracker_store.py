@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-
 import sqlite3
 import time
 from pathlib import Path
@@ -31,7 +30,9 @@ def store(tmp_path: Path, domain: Domain) -> HavenTrackerStore:
 def _rows(store: HavenTrackerStore, sender: str) -> int:
     path = store.engine.url.database
     with sqlite3.connect(path) as connection:
-        return connection.execute("SELECT COUNT(*) FROM events WHERE sender_id = ?", (sender,)).fetchone()[0]
+        return connection.execute(
+            "SELECT COUNT(*) FROM events WHERE sender_id = ?", (sender,)
+        ).fetchone()[0]
 
 
 def _tracker(sender: str, domain: Domain, *events, at: float | None = None) -> DialogueStateTracker:
@@ -43,12 +44,18 @@ def _tracker(sender: str, domain: Domain, *events, at: float | None = None) -> D
     return DialogueStateTracker.from_events(sender, stamped, domain.slots)
 
 
-async def _case_save_with_delete_requested_removes_every_event(store: HavenTrackerStore, domain: Domain) -> None:
+async def _case_save_with_delete_requested_removes_every_event(
+    store: HavenTrackerStore, domain: Domain
+) -> None:
     await store.save(_tracker("alice", domain, ActionExecuted("action_listen"), UserUttered("hi")))
     await store.save(_tracker("bob", domain, ActionExecuted("action_listen"), UserUttered("hola")))
     assert _rows(store, "alice") == 2
     tracker = _tracker(
-        "alice", domain, ActionExecuted("action_listen"), UserUttered("hi"), SlotSet("delete_requested", True)
+        "alice",
+        domain,
+        ActionExecuted("action_listen"),
+        UserUttered("hi"),
+        SlotSet("delete_requested", True),
     )
     await store.save(tracker)
     assert _rows(store, "alice") == 0
@@ -56,7 +63,9 @@ async def _case_save_with_delete_requested_removes_every_event(store: HavenTrack
     assert await store.retrieve("alice") is None
 
 
-async def _case_purge_removes_only_inactive_conversations(store: HavenTrackerStore, domain: Domain) -> None:
+async def _case_purge_removes_only_inactive_conversations(
+    store: HavenTrackerStore, domain: Domain
+) -> None:
     old = time.time() - 40 * 86400
     await store.save(_tracker("old", domain, UserUttered("hi"), at=old))
     await store.save(_tracker("recent", domain, UserUttered("hi")))
@@ -70,9 +79,13 @@ def test_sender_and_timestamp_index_exists(store: HavenTrackerStore) -> None:
     assert "ix_events_sender_id_timestamp" in names
 
 
-def test_save_with_delete_requested_removes_every_event(store: HavenTrackerStore, domain: Domain) -> None:
+def test_save_with_delete_requested_removes_every_event(
+    store: HavenTrackerStore, domain: Domain
+) -> None:
     asyncio.run(_case_save_with_delete_requested_removes_every_event(store, domain))
 
 
-def test_purge_removes_only_inactive_conversations(store: HavenTrackerStore, domain: Domain) -> None:
+def test_purge_removes_only_inactive_conversations(
+    store: HavenTrackerStore, domain: Domain
+) -> None:
     asyncio.run(_case_purge_removes_only_inactive_conversations(store, domain))
