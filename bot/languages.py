@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from babel import Locale, UnknownLocaleError
+
 
 @dataclass(frozen=True)
 class Language:
@@ -36,6 +38,14 @@ LANGUAGES: dict[str, Language] = {
 }
 
 SOURCE_LANGUAGE = "en"  # the language responses are written in (domain.yml)
+
+
+def language_name_in_itself(code: str) -> str:
+    """A language's name as its speakers write it mid-sentence ("español", "English")."""
+    try:
+        return Locale.parse(code).get_language_name(code) or code
+    except (ValueError, UnknownLocaleError):
+        return code
 
 
 def is_supported(code: str | None) -> bool:

@@ -207,7 +207,8 @@ class Stack:
 
     def run_forever(self) -> int:
         """Start, announce, and supervise until Ctrl-C/SIGTERM or a process exits."""
-        previous = signal.signal(signal.SIGTERM, _interrupt)
+        # Handle both explicitly: a parent may have started us with SIGINT ignored.
+        previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
         try:
             self.start()
             if not self.wait_until_ready():
@@ -240,7 +241,8 @@ class Stack:
             return 0
         finally:
             self.stop()
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def announce(self) -> None:
         s = self.settings

@@ -50,10 +50,13 @@ def model_path(settings: Settings) -> Path:
 def quiet_tensorflow_env() -> dict[str, str]:
     """Environment for Rasa subprocesses: TensorFlow's C++ chatter and progress bars off."""
     env = dict(os.environ)
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    env.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
-    env.setdefault("PYTHONWARNINGS", "ignore")
-    env.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
+    for name, value in (
+        ("TF_CPP_MIN_LOG_LEVEL", "2"),
+        ("TF_ENABLE_ONEDNN_OPTS", "0"),
+        ("PYTHONWARNINGS", "ignore"),
+        ("SQLALCHEMY_SILENCE_UBER_WARNING", "1"),
+    ):
+        env[name] = env.get(name) or value
     env["RASA_TELEMETRY_ENABLED"] = "false"  # nothing about conversations leaves the server
     return env
 

@@ -18,8 +18,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.sanitize import SanitizedText, button_payloads, sanitize_text
 from bot.i18n.catalogs import N_, load_catalogs
+from bot.safety.sanitize import (
+    SanitizedText,
+    button_payloads,
+    sanitize_text,
+    with_channel_flags,
+)
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -63,7 +68,8 @@ class HavenRestInput(InputChannel):
         message = body.get("message", "")
         if message is not None and not isinstance(message, str):
             return _bad_request('"message" must be a string.')
-        metadata = body.get("metadata") or {}
+        metadata = body.get("metadata")
+        metadata = {} if metadata is None else metadata
         if not isinstance(metadata, dict):
             return _bad_request('"metadata" must be a JSON object.')
         return sender, message, metadata
@@ -110,7 +116,7 @@ class HavenRestInput(InputChannel):
                         collector,
                         sender,
                         input_channel=self.name(),
-                        metadata=metadata,
+                        metadata=with_channel_flags(metadata, clean),
                     )
                 )
             except Exception:  # noqa: BLE001 - never show a stack trace to a user

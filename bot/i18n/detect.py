@@ -8,9 +8,12 @@ a clear, multi-word message (see ``bot.nlu.language``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from bot.i18n.text import words
+from bot.i18n.text import fold, words
+
+_TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 # Frequent function words and the chat vocabulary Haven's users actually type, accent-free.
 _LEXICONS: dict[str, frozenset[str]] = {
@@ -84,8 +87,23 @@ def detect_language(text: str) -> Detection:
     return Detection(language=best, confidence=best_score / total, evidence=int(total))
 
 
-def mentioned_language(text: str, names_by_code: dict[str, tuple[str, ...]]) -> str | None:
-    """The language a user names in a message ("en español por favor" → "es"), if exactly one."""
-    folded = set(words(text))
-    found = {code for code, names in names_by_code.items() if folded.intersection(names)}
-    return found.pop() if len(found) == 1 else None
+@dataclass(frozen=True)
+class LanguageMention:
+    """A language named in a message, and where (character offsets in the original text)."""
+
+    language: str
+    start: int
+    end: int
+
+
+def mentioned_language(
+    text: str, names_by_code: dict[str, tuple[str, ...]]
+) -> LanguageMention | None:
+    """The language a user names ("en español por favor" → es at 3..10), if exactly one."""
+    mentions = [
+        LanguageMention(code, match.start(), match.end())
+        for match in _TOKEN.finditer(text)
+        for code, names in names_by_code.items()
+        if fold(match.group()) in names
+    ]
+    return mentions[0] if len({m.language for m in mentions}) == 1 else None

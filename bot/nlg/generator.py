@@ -2,9 +2,9 @@
 
 Named in ``endpoints.yml`` (``nlg: type: bot.nlg.generator.LocalizedResponseGenerator``) and
 constructed by Rasa inside the Rasa server, so no reply (crisis replies above all) depends on
-a second process. Rasa's own variation choice and slot filling are kept: a response is
-picked, its text and button titles are looked up in the reviewed catalog of the
-conversation's ``language`` slot, and only then are ``{placeholders}`` filled.
+a second process. Rasa's own variation choice (conditions, channels) and placeholder syntax
+are kept: a response is picked, its text and button titles are looked up in the reviewed
+catalog of the conversation's ``language`` slot, and only then are ``{placeholders}`` filled.
 
 Order of preference for each string: the reviewed catalog, else English (a later issue adds
 offline machine translation between the two, marked as such).
@@ -15,13 +15,14 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from rasa.core.nlg import interpolator
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.i18n.catalogs import Catalogs, load_catalogs
-from bot.languages import LANGUAGES, SOURCE_LANGUAGE
+from bot.languages import LANGUAGES, SOURCE_LANGUAGE, language_name_in_itself
 from bot.settings import get_settings
 
 
@@ -40,12 +41,25 @@ def localize_response(
     return localized
 
 
+def fill_placeholders(response: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+    """Fill ``{name}`` in the text and button titles; payloads are never touched.
+
+    Rasa's own filling also runs over button payloads, where the JSON braces of
+    ``/intent{"entity": "value"}`` read as placeholders and log an error on every reply.
+    """
+    if response.get("text"):
+        response["text"] = interpolator.interpolate_text(response["text"], variables)
+    for button in response.get("buttons") or []:
+        if button.get("title"):
+            button["title"] = interpolator.interpolate_text(button["title"], variables)
+    return response
+
+
 def response_variables(language: str) -> dict[str, Any]:
     """Values every response may use besides slots: configuration Haven must not repeat."""
     settings = get_settings()
-    known = LANGUAGES.get(language)
     return {
-        "language_name": known.native_name if known else language,
+        "language_name": language_name_in_itself(language),
         "retention_days": settings.retention_days,
         "max_message_chars": settings.max_message_chars,
     }
@@ -90,5 +104,5 @@ class LocalizedResponseGenerator(TemplatedNaturalLanguageGenerator):
         if response is None:
             return None
         localized = localize_response(copy.deepcopy(response), language, self.catalogs)
-        variables = {**response_variables(language), **kwargs}
-        return self._fill_response(localized, filled_slots, **variables)
+        variables = {**filled_slots, **response_variables(language), **kwargs}
+        return fill_placeholders(localized, variables)

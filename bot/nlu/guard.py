@@ -2,6 +2,7 @@
 
 Runs after the intent classifiers (and the FallbackClassifier):
 - a message with no letters or digits (empty, emoji or punctuation only) → ``no_text``;
+- a typed command that is not a Haven button ("/EXTERNAL_x{...}") → ``nlu_fallback``;
 - a ``choose_language`` message that names a supported language gets a ``language``
   entity, so "en español" switches at once (``bot.nlu.language``).
 Crisis detection runs after this, in ``bot.nlu.crisis``, and overrides everything.
@@ -21,9 +22,17 @@ from rasa.shared.nlu.training_data.message import Message
 from bot.i18n.detect import mentioned_language
 from bot.i18n.text import has_letters_or_digits
 from bot.languages import LANGUAGES
+from bot.safety.sanitize import CHANNEL_FLAGS_KEY
 
 NO_TEXT_INTENT = "no_text"
 CHOOSE_LANGUAGE_INTENT = "choose_language"
+
+
+def channel_flags(message: Message) -> dict[str, Any]:
+    """What the channel's sanitizer changed about this message (see bot.safety.sanitize)."""
+    metadata = message.get("metadata")
+    flags = metadata.get(CHANNEL_FLAGS_KEY) if isinstance(metadata, dict) else None
+    return flags if isinstance(flags, dict) else {}
 
 
 def set_intent(message: Message, name: str, source: str) -> None:
@@ -56,15 +65,18 @@ class InputGuard(GraphComponent):
             if not has_letters_or_digits(text):
                 set_intent(message, NO_TEXT_INTENT, self.__class__.__name__)
                 continue
+            if channel_flags(message).get("rejected_command"):
+                set_intent(message, "nlu_fallback", self.__class__.__name__)
+                continue
             intent = (message.get(INTENT) or {}).get("name")
             if intent == CHOOSE_LANGUAGE_INTENT:
-                code = mentioned_language(text, names)
-                if code:
+                mention = mentioned_language(text, names)
+                if mention:
                     entity = {
                         "entity": "language",
-                        "value": code,
-                        "start": 0,
-                        "end": len(text),
+                        "value": mention.language,
+                        "start": mention.start,
+                        "end": mention.end,
                         "extractor": self.__class__.__name__,
                     }
                     message.set(ENTITIES, [*message.get(ENTITIES, []), entity], add_to_output=True)

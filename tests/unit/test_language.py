@@ -34,8 +34,9 @@ def test_no_evidence_means_no_language(text: str) -> None:
 
 def test_mentioned_language() -> None:
     names = {code: lang.names for code, lang in LANGUAGES.items()}
-    assert mentioned_language("en español por favor", names) == "es"
-    assert mentioned_language("English please", names) == "en"
+    mention = mentioned_language("en español por favor", names)
+    assert (mention.language, mention.start, mention.end) == ("es", 3, 10)
+    assert mentioned_language("English please", names).language == "en"
     assert mentioned_language("spanish or english?", names) is None
 
 

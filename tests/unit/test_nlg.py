@@ -69,3 +69,8 @@ def test_crisis_reply_puts_911_first(
 def test_unknown_language_falls_back_to_english(generator: LocalizedResponseGenerator) -> None:
     reply = generator.render("utter_hotline", {"language": "xx"}, "rest")
     assert "National Human Trafficking Hotline" in reply["text"]
+
+
+def test_button_payloads_keep_their_json(generator: LocalizedResponseGenerator) -> None:
+    reply = generator.render("utter_choose_language", {"language": "es"}, "rest")
+    assert '/choose_language{"language": "es"}' in {b["payload"] for b in reply["buttons"]}

@@ -65,3 +65,10 @@ def test_crisis_detector_leaves_ordinary_messages_alone() -> None:
     [message] = CrisisDetector().process([_message("hi there", "greet")])
     assert message.get(INTENT)["name"] == "greet"
     assert _entity(message, "crisis_type") is None
+
+
+def test_guard_answers_rejected_commands_with_fallback() -> None:
+    message = _message("EXTERNAL_anything{}", "delete_my_data")
+    message.set("metadata", {"haven": {"rejected_command": True}})
+    [message] = InputGuard().process([message])
+    assert message.get(INTENT)["name"] == "nlu_fallback"

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.channels.sanitize import button_payloads, canonical_payload, sanitize_text
+from bot.safety.sanitize import (
+    button_payloads,
+    canonical_payload,
+    sanitize_text,
+    with_channel_flags,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ALLOWED = button_payloads(ROOT / "domain.yml")
@@ -68,3 +73,16 @@ def test_right_to_left_text_and_emoji_sequences_survive() -> None:
     family = "👨\u200d👩\u200d👧"
     assert sanitize_text(arabic, ALLOWED, 2000).text == arabic
     assert sanitize_text(family, ALLOWED, 2000).text == family
+
+
+def test_command_shaped_text_is_flagged_and_words_are_not() -> None:
+    assert sanitize_text('/EXTERNAL_anything{"x": 1}', ALLOWED, 2000).rejected_command
+    assert sanitize_text("/session_start", ALLOWED, 2000).rejected_command
+    assert not sanitize_text("/menu please", ALLOWED, 2000).rejected_command
+    assert not sanitize_text("hi there", ALLOWED, 2000).rejected_command
+
+
+def test_channel_flags_overwrite_what_a_client_sent() -> None:
+    clean = sanitize_text("/EXTERNAL_x", ALLOWED, 2000)
+    metadata = with_channel_flags({"haven": {"rejected_command": False}, "language": "es"}, clean)
+    assert metadata == {"haven": {"rejected_command": True, "truncated": False}, "language": "es"}

@@ -3,7 +3,9 @@
 Rasa treats any text that starts with "/" as ``/intent{entities}`` and skips NLU, so a user
 could trigger internal intents (``EXTERNAL_*``, ``session_start``) or fake button presses.
 Only payloads Haven itself put on buttons (in ``domain.yml``) pass as payloads; any other
-text loses its leading slashes and is understood as words ("/help" → "help").
+text loses its leading slashes and is understood as words ("/menu please" → "menu please").
+A command-shaped rest ("/EXTERNAL_x{...}") is flagged so the bot answers that it did not
+understand, instead of letting the model guess at it.
 Control characters are removed and over-long text is cut to the configured limit.
 """
 
@@ -14,6 +16,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -52,6 +55,11 @@ def button_payloads(domain_path: Path) -> frozenset[str]:
     return frozenset(payloads)
 
 
+# Channels put what they changed under this metadata key (overwriting anything a client
+# sent under it); bot.nlu.guard reads it.
+CHANNEL_FLAGS_KEY = "haven"
+
+
 @dataclass(frozen=True)
 class SanitizedText:
     """What reaches Rasa, and what was changed on the way."""
@@ -60,6 +68,13 @@ class SanitizedText:
     is_payload: bool
     truncated: bool
     original_length: int
+    rejected_command: bool = False  # "/something{...}" that is not a Haven button payload
+
+
+def with_channel_flags(metadata: dict[str, Any], clean: SanitizedText) -> dict[str, Any]:
+    """The message metadata to hand to Rasa: the client's, plus what sanitizing changed."""
+    flags = {"rejected_command": clean.rejected_command, "truncated": clean.truncated}
+    return {**metadata, CHANNEL_FLAGS_KEY: flags}
 
 
 def sanitize_text(raw: object, allowed_payloads: frozenset[str], max_chars: int) -> SanitizedText:
@@ -71,10 +86,13 @@ def sanitize_text(raw: object, allowed_payloads: frozenset[str], max_chars: int)
     canonical = canonical_payload(stripped) if stripped.startswith("/") else None
     if canonical and canonical in allowed_payloads:
         return SanitizedText(stripped, True, False, original_length)
-    while stripped.startswith("/"):
-        stripped = stripped[1:].lstrip()
-    text = stripped if text.strip().startswith("/") else text
+    rejected_command = False
+    if stripped.startswith("/"):
+        rejected_command = _PAYLOAD.match("/" + stripped.lstrip("/ ")) is not None
+        while stripped.startswith("/"):
+            stripped = stripped[1:].lstrip()
+        text = stripped
     truncated = len(text) > max_chars
     if truncated:
         text = text[:max_chars]
-    return SanitizedText(text, False, truncated, original_length)
+    return SanitizedText(text, False, truncated, original_length, rejected_command)

@@ -1,0 +1,49 @@
+"""A tiny REST client for integration tests (what any script talking to Haven would do)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, Any]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=120) as reply:
+            return reply.status, json.loads(reply.read() or b"null")
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"null")
+
+
+def say(rasa_url: str, sender: str, message: Any, metadata: dict | None = None) -> list[dict]:
+    """Send one message over the REST channel; return Haven's replies."""
+    body = {"sender": sender, "message": message}
+    if metadata is not None:
+        body["metadata"] = metadata
+    status, replies = post(f"{rasa_url}/webhooks/rest/webhook", json.dumps(body).encode())
+    assert status == 200, replies
+    return replies
+
+
+def texts(replies: list[dict]) -> str:
+    return "\n".join(reply.get("text") or "" for reply in replies)
+
+
+def payloads(replies: list[dict]) -> list[str]:
+    return [button["payload"] for reply in replies for button in reply.get("buttons") or []]
+
+
+def stored_events(tracker_db: Path, sender: str) -> int:
+    with sqlite3.connect(tracker_db) as connection:
+        query = "SELECT COUNT(*) FROM events WHERE sender_id = ?"
+        return connection.execute(query, (sender,)).fetchone()[0]
+
+
+def tracker(rasa_url: str, token: str, sender: str) -> dict:
+    url = f"{rasa_url}/conversations/{sender}/tracker?token={token}"
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        return json.loads(reply.read())
