@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 
 from bot.settings import get_settings
 from bot.training import TRAINING_DATA_DIRS, model_path, quiet_tensorflow_env
-from tests.conftest import ROOT, RunningStack
+from tests.conftest import ROOT
 
 pytestmark = pytest.mark.integration
 
@@ -39,20 +38,20 @@ def test_rasa_data_validate_has_no_errors_or_warnings() -> None:
 @pytest.mark.parametrize(
     "stories", sorted(p.name for p in (ROOT / "tests" / "e2e").glob("test_*.yml"))
 )
-def test_end_to_end_stories_pass(stack: RunningStack, tmp_path: Path, stories: str) -> None:
-    model = model_path(get_settings())
-    env = {**quiet_tensorflow_env(), "HAVEN_ACTION_ENDPOINT_URL": f"{stack.actions_url}/webhook"}
-    env.update({k: v for k, v in stack.env.items() if k.startswith("HAVEN_")})
+def test_end_to_end_stories_pass(tmp_path: Path, stories: str) -> None:
+    """Real user text through the trained model; any wrong action fails the run.
+
+    (`rasa test` predicts actions without executing them, so no bot service is needed.)
+    """
+    settings = get_settings()
+    env = {**quiet_tensorflow_env(), "HAVEN_ACTION_ENDPOINT_URL": settings.action_endpoint_url}
     result = _rasa(
         "test", "core",
-        "--model", str(model),
+        "--model", str(model_path(settings)),
         "--stories", str(ROOT / "tests" / "e2e" / stories),
         "--endpoints", "endpoints.yml",
         "--fail-on-prediction-errors",
         "--out", str(tmp_path),
         env=env,
     )  # fmt: skip
-    failed = tmp_path / "failed_test_stories.yml"
-    report = failed.read_text() if failed.exists() else ""
-    assert result.returncode == 0, report[-4000:] or (result.stdout + result.stderr)[-4000:]
-    assert os.path.getsize(tmp_path / "failed_test_stories.yml") < 200 or "None" in report
+    assert result.returncode == 0, (result.stdout + result.stderr)[-4000:]
