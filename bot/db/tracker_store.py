@@ -51,6 +51,13 @@ def ensure_sqlite_directory(url: str) -> None:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
 
 
+def _sqlite_pragmas(connection: Any, record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
 class HavenTrackerStore(SQLTrackerStore):
     """SQL tracker store that honours "delete my data" and can purge old conversations."""
 
@@ -65,10 +72,29 @@ class HavenTrackerStore(SQLTrackerStore):
         ensure_sqlite_directory(url)
         kwargs = {k: v for k, v in kwargs.items() if k not in {"host", "dialect", "db"}}
         super().__init__(domain=domain, event_broker=event_broker, **_url_parts(url), **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            self._use_pooled_sqlite_engine(url)
         index = sa.Index(
             "ix_events_sender_id_timestamp", self.SQLEvent.sender_id, self.SQLEvent.timestamp
         )
         index.create(self.engine, checkfirst=True)
+
+    def _use_pooled_sqlite_engine(self, url: str) -> None:
+        """Keep SQLite connections open and write-ahead logged.
+
+        SQLAlchemy 1.4 gives file-based SQLite a NullPool (a new connection per query) and
+        the default journal syncs the disk on every commit; Rasa writes a conversation on
+        every message, so both cost throughput for nothing.
+        """
+        self.engine.dispose()
+        self.engine = sa.create_engine(
+            url,
+            poolclass=sa.pool.QueuePool,
+            pool_size=5,
+            connect_args={"check_same_thread": False},
+        )
+        sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         if tracker.get_slot(DELETE_REQUESTED_SLOT):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 import urllib.request
 import uuid
 
 import pytest
 
-from tests.conftest import RunningStack
+from tests.conftest import ROOT, RunningStack
 from tests.integration.chat import payloads, post, say, stored_events, texts, tracker
 
 pytestmark = pytest.mark.integration
@@ -217,3 +219,17 @@ def test_user_text_is_not_logged(stack: RunningStack) -> None:
     time.sleep(0.5)
     assert secret not in (stack.var_dir / "stack.log").read_text(errors="replace")
     assert json.dumps(secret)[1:-1] not in (stack.var_dir / "stack.log").read_text(errors="replace")
+
+
+def test_haven_chat_talks_through_the_full_stack(stack: RunningStack) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "chat", "--url", stack.rasa_url],
+        input="hola\n1\n",
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "¿es seguro para ti chatear ahora?" in result.stdout.lower()
+    assert "Hoy te puedo ayudar" in result.stdout  # button 1 ("Sí, es seguro") was pressed

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import socket
 from pathlib import Path
 
+import click
+import pytest
 import yaml
 from click.testing import CliRunner
 
 from bot.cli import main
 from bot.languages import LANGUAGES
+from bot.settings import get_settings
+from bot.stack import Stack
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,3 +52,15 @@ def test_every_menu_button_leads_somewhere() -> None:
             for button in variation.get("buttons", []):
                 intent = button["payload"].lstrip("/").split("{")[0]
                 assert intent in handled, f"button {button['title']!r} in {name} leads nowhere"
+
+
+def test_taken_port_gets_a_clear_message(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        settings = dataclasses.replace(get_settings(), rasa_port=port, var_dir=tmp_path)
+        with pytest.raises(click.ClickException) as error:
+            Stack(settings, tmp_path / "model.tar.gz").check_ports()
+    assert f"Port {port} (rasa) is already in use" in error.value.message
+    assert "HAVEN_RASA_PORT" in error.value.message
