@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -190,6 +191,7 @@ def main() -> None:
         raise SystemExit("No current Haven model: run `make train` first.")
     project, bare_model = bare_rasa_model()
 
+    shutil.rmtree(BENCH_DIR / "haven-var", ignore_errors=True)  # fresh conversations each run
     haven_port = free_port()
     haven_env = {
         **quiet_tensorflow_env(),

@@ -73,7 +73,7 @@ def load_examples(language: str) -> list[Example]:
     ]
 
 
-def train_fold(fold: int, examples: list[Example]) -> Path:
+def train_fold(fold: int, examples: list[Example], config: Path) -> Path:
     """Train an NLU-only model on these examples with the real config; return its path."""
     data_path, log_path = WORK_DIR / f"fold{fold}.yml", WORK_DIR / f"fold{fold}.log"
     RasaYAMLWriter().dump(data_path, TrainingData([e.message for e in examples]))
@@ -81,7 +81,7 @@ def train_fold(fold: int, examples: list[Example]) -> Path:
     model_path.unlink(missing_ok=True)
     command = [
         sys.executable, "-m", "rasa", "train", "nlu",
-        "--config", str(ROOT / "config.yml"),
+        "--config", str(config),
         "--nlu", str(data_path),
         "--out", str(model_path.parent),
         "--fixed-model-name", f"fold{fold}",
@@ -96,8 +96,9 @@ def train_fold(fold: int, examples: list[Example]) -> Path:
 
 async def predict(model_path: Path, texts: list[str]) -> list[str]:
     """The intent the full NLU pipeline (rule-based components included) gives each text."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TensorFlow, jax and matplotlib deprecation chatter
+    # Recorded, so never printed: TensorFlow, jax and matplotlib deprecation chatter (sanic's
+    # import re-enables DeprecationWarning, so a plain "ignore" filter is not enough).
+    with warnings.catch_warnings(record=True):
         from rasa.core.agent import Agent  # imports TensorFlow, so only once the env is set
 
         agent = Agent.load(model_path)
@@ -135,8 +136,10 @@ def report(results: dict[str, dict[str, Any]], folds: int) -> str:
         )
     lines.append("\nMost common confusions (true → predicted: count)")
     for name, r in results.items():
-        pairs = ", ".join(f"{c['true']} → {c['predicted']}: {c['count']}" for c in r["confusions"])
-        lines.append(f"  {name:<5} {pairs or 'none'}")
+        pairs = [f"{c['true']} → {c['predicted']}: {c['count']}" for c in r["confusions"]]
+        lines.extend(
+            f"{name if i == 0 else '':<10}{pair}" for i, pair in enumerate(pairs or ["none"])
+        )
     return "\n".join(lines)
 
 
@@ -144,6 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--folds", type=int, default=3, help="number of folds (default 3)")
     parser.add_argument("--quick", action="store_true", help="2 folds (overrides --folds)")
+    parser.add_argument("--config", type=Path, default=ROOT / "config.yml", help="pipeline to test")
     args = parser.parse_args()
     folds = 2 if args.quick else args.folds
     if folds < 2:
@@ -165,7 +169,7 @@ def main() -> None:
         log = WORK_DIR.relative_to(ROOT) / f"fold{fold}.log"
         size = len(train_idx) + len(neutral)
         print(f"Fold {fold}/{folds}: training on {size} examples (log: {log})", flush=True)
-        model_path = train_fold(fold, [scored[i] for i in train_idx] + neutral)
+        model_path = train_fold(fold, [scored[i] for i in train_idx] + neutral, args.config)
         held_out = [scored[i] for i in test_idx]
         predicted = asyncio.run(predict(model_path, [e.text for e in held_out]))
         for example, intent in zip(held_out, predicted, strict=True):
