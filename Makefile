@@ -21,7 +21,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  echo "Creating $(VENV) with $$python"; \
 	  "$$python" -m venv $(VENV); \
 	fi
-	$(PY) -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -c constraints.txt -e '.[dev]'
 	$(PY) -m pip check
 	@touch $(STAMP)
 
