@@ -18,13 +18,9 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.payloads import allowed_payloads
 from bot.i18n.catalogs import N_, load_catalogs
-from bot.safety.sanitize import (
-    SanitizedText,
-    button_payloads,
-    sanitize_text,
-    with_channel_flags,
-)
+from bot.safety.sanitize import SanitizedText, sanitize_text, with_channel_flags
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -76,8 +72,7 @@ class HavenRestInput(InputChannel):
 
     def sanitize(self, message: Any) -> SanitizedText:
         settings = get_settings()
-        allowed = button_payloads(settings.project_root / "domain.yml")
-        return sanitize_text(message, allowed, settings.max_message_chars)
+        return sanitize_text(message, allowed_payloads(), settings.max_message_chars)
 
     async def too_long_note(self, request: Request, sender: str) -> dict[str, Any]:
         """The size-limit note, in the conversation's language (read after Rasa replied)."""

@@ -47,3 +47,39 @@ def extract_domain(
                         title.value,
                         [f"button in {name_node.value}"],
                     )
+
+
+# Keys whose values people read in the chat; official source titles stay as published.
+KNOWLEDGE_KEYS = frozenset(
+    {"title", "answer", "more", "provider_answer", "name",
+     "summary", "use_now", "next_steps", "documents", "ineligible_if"}
+)  # fmt: skip
+_UNTRANSLATED_PARENTS = frozenset({"sources"})
+
+
+def _walk(node: yaml.Node, parent: str) -> Iterator[tuple[str, yaml.ScalarNode]]:
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else ""
+            if key in _UNTRANSLATED_PARENTS:
+                continue
+            if key in KNOWLEDGE_KEYS and isinstance(value_node, yaml.ScalarNode):
+                yield key, value_node
+            else:
+                yield from _walk(value_node, key)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            yield from _walk(item, parent)
+
+
+def extract_knowledge(
+    fileobj: IO[bytes], keywords: Any, comment_tags: Any, options: dict[str, Any]
+) -> Iterator[tuple[int, str, str, list[str]]]:
+    """Yield the reader-facing strings of a knowledge, road map or contacts file."""
+    root = yaml.compose(fileobj.read().decode("utf-8"))
+    if root is None:
+        return
+    for key, scalar in _walk(root, ""):
+        text = scalar.value.strip()
+        if text:
+            yield scalar.start_mark.line + 1, "_", text, [key]

@@ -36,12 +36,10 @@ def channel_flags(message: Message) -> dict[str, Any]:
 
 
 def set_intent(message: Message, name: str, source: str) -> None:
-    """Replace a message's intent with a rule-based certainty."""
+    """Replace a message's intent with a rule-based certainty (the model's ranking goes too,
+    so nothing downstream offers the model's guesses for it)."""
     message.set(INTENT, {"name": name, "confidence": 1.0, "source": source}, add_to_output=True)
-    ranking = [r for r in message.get(INTENT_RANKING_KEY) or [] if r.get("name") != name]
-    message.set(
-        INTENT_RANKING_KEY, [{"name": name, "confidence": 1.0}, *ranking], add_to_output=True
-    )
+    message.set(INTENT_RANKING_KEY, [{"name": name, "confidence": 1.0}], add_to_output=True)
 
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER], is_trainable=False)

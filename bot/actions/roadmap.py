@@ -1,0 +1,121 @@
+"""The eligibility road map action: ask the next question, or give the outcome."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from bot.actions.rights import AUDIENCE_SLOT, MAIN_MENU, MENU_PAYLOAD, SOURCES, Speaker, contacts
+from bot.i18n.catalogs import N_
+from bot.knowledge.roadmap import (
+    AGE,
+    COOPERATION,
+    SLOTS,
+    STAGE,
+    STATUS,
+    answer_payload,
+    choose_outcome,
+    load_outcomes,
+    next_question,
+)
+from bot.settings import get_settings
+
+HEADINGS = {
+    "use_now": N_("Can use now:"),
+    "next_steps": N_("Next steps:"),
+    "documents": N_("Documents to gather:"),
+    "ineligible_if": N_("What could make the client ineligible:"),
+}
+WHOM_TO_CALL = N_("Whom to call:")
+NOT_SURE = N_("Not sure")
+QUESTIONS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    AGE: (
+        N_("Eligibility road map. Is your client under 18?"),
+        ((N_("Under 18"), "minor"), (N_("18 or older"), "adult")),
+    ),
+    STATUS: (
+        N_("Is your client a foreign national, a US citizen or a permanent resident?"),
+        (
+            (N_("Foreign national"), "foreign_national"),
+            (N_("US citizen"), "us_citizen"),
+            (N_("Permanent resident"), "permanent_resident"),
+        ),
+    ),
+    STAGE: (
+        N_("Where is your client now?"),
+        (
+            (N_("No status yet"), "none"),
+            (N_("Continued Presence"), "continued_presence"),
+            (N_("T visa: bona fide"), "t_bona_fide"),
+            (N_("T visa: approved"), "t_approved"),
+            (N_("Already certified"), "certified"),
+        ),
+    ),
+    COOPERATION: (
+        N_("Is your client cooperating, or willing to cooperate, with law enforcement?"),
+        ((N_("Yes"), "yes"), (N_("No, or unable"), "no")),
+    ),
+}
+START_AGAIN = N_("Another client")
+
+
+class ActionRoadmap(Action):
+    """Walks the road map questions (buttons carry the answers as entities)."""
+
+    def name(self) -> str:
+        return "action_roadmap"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        entities = {e.get("entity") for e in tracker.latest_message.get("entities") or []}
+        answering = bool(entities & set(SLOTS))
+        answers = {slot: tracker.get_slot(slot) for slot in SLOTS} if answering else {}
+        events: list[dict[str, Any]] = [SlotSet(AUDIENCE_SLOT, "provider")]
+        if not answering:  # a new road map: forget the previous client's answers
+            events += [SlotSet(slot, None) for slot in SLOTS]
+        speaker = Speaker(tracker)
+        slot = next_question(answers)
+        if slot is not None:
+            question, options = QUESTIONS[slot]
+            buttons = [
+                speaker.button(title, answer_payload(slot, value)) for title, value in options
+            ]
+            buttons.append(speaker.button(NOT_SURE, answer_payload(slot, "unknown")))
+            dispatcher.utter_message(text=speaker.t(question), buttons=buttons)
+            return events
+        outcome = choose_outcome(self.outcomes(), answers)
+        text, buttons = self.render(outcome, speaker)
+        dispatcher.utter_message(text=text, buttons=buttons)
+        return events
+
+    @staticmethod
+    def outcomes():
+        return load_outcomes(get_settings().project_root / "data" / "knowledge" / "roadmap.yml")
+
+    @staticmethod
+    def render(outcome, speaker: Speaker) -> tuple[str, list[dict[str, str]]]:
+        parts = [speaker.t(outcome.sections["summary"])] if "summary" in outcome.sections else []
+        for section, heading in HEADINGS.items():
+            if section in outcome.sections:
+                parts.append(f"{speaker.t(heading)}\n{speaker.t(outcome.sections[section])}")
+        registry = contacts()
+        lines = []
+        for contact_id in outcome.contacts:
+            contact = registry[contact_id]
+            reach = ", ".join(v for v in (contact.phone, contact.email) if v)
+            lines.append(
+                f"- {speaker.t(contact.name)}: {reach}" if reach else f"- {speaker.t(contact.name)}"
+            )
+        if lines:
+            parts.append(speaker.t(WHOM_TO_CALL) + "\n" + "\n".join(lines))
+        sources = "\n".join(f"- {s.title}: {s.url or s.seed}" for s in outcome.sources)
+        parts.append(f"{speaker.t(SOURCES)}:\n{sources}")
+        buttons = [
+            speaker.button(START_AGAIN, "/eligibility_roadmap"),
+            speaker.button(MAIN_MENU, MENU_PAYLOAD),
+        ]
+        return "\n\n".join(parts), buttons

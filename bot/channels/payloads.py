@@ -1,0 +1,23 @@
+"""The button payloads a user may send as intents: exactly those Haven itself issues."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from bot.knowledge.entries import knowledge_payloads
+from bot.knowledge.roadmap import roadmap_payloads
+from bot.safety.sanitize import button_payloads, canonical_payload
+from bot.settings import get_settings
+
+
+@lru_cache(maxsize=1)
+def allowed_payloads() -> frozenset[str]:
+    """Domain buttons, the knowledge actions' buttons (topics, "more", "sources") and the
+    road map's answer buttons, all in canonical spelling."""
+    root = get_settings().project_root
+    knowledge = knowledge_payloads(root / "data" / "knowledge")
+    return button_payloads(root / "domain.yml") | canonical(knowledge | roadmap_payloads())
+
+
+def canonical(payloads: frozenset[str]) -> frozenset[str]:
+    return frozenset(p for p in map(canonical_payload, payloads) if p)

@@ -1,0 +1,1 @@
+"""Know-your-rights knowledge: loading entries and contacts, choosing what to say."""
