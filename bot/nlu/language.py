@@ -1,11 +1,12 @@
 """Which language a conversation is in: detection per message, stickiness per conversation.
 
-``LanguageDetector`` runs first in the NLU pipeline and adds a ``detected_language`` entity
-(value, confidence, evidence). ``LanguagePolicy`` runs with the dialogue policies, where
-the tracker is at hand, and keeps the ``language`` slot sticky: an explicit choice wins over
-detection; a message with little evidence (one word) never flips an established language.
-It predicts no action; it only contributes ``SlotSet`` events, which Rasa applies from
-every policy before the next action (so the response generator already sees them).
+``LanguageDetector`` runs first in the NLU pipeline and records the detected language
+(value, confidence, evidence) in the message's parse data. ``LanguagePolicy`` runs with
+the dialogue policies, where the tracker is at hand, and keeps the ``language`` slot
+sticky: an explicit choice wins over detection; a message with little evidence (one word)
+never flips an established language. It predicts no action; it only contributes
+``SlotSet`` events, which Rasa applies from every policy before the next action (so the
+response generator already sees them).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
-from rasa.shared.nlu.constants import ENTITIES, TEXT
+from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
@@ -32,7 +33,9 @@ from bot.settings import get_settings
 LANGUAGE_SLOT = "language"
 LANGUAGE_SOURCE_SLOT = "language_source"
 EXPLICIT_ENTITY = "language"
-DETECTED_ENTITY = "detected_language"
+# Parse-data key of the detection (not an entity: it is about the message, not in it, and
+# keeps end-to-end test stories free of annotations nobody typed).
+DETECTION_KEY = "haven_language_detection"
 # A detected language replaces an established one only with this much evidence.
 MIN_WORDS_TO_SWITCH = 3
 MIN_CONFIDENCE_TO_SWITCH = 0.75
@@ -40,7 +43,7 @@ MIN_CONFIDENCE_TO_SWITCH = 0.75
 
 @DefaultV1Recipe.register([DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER], is_trainable=False)
 class LanguageDetector(GraphComponent):
-    """Adds a ``detected_language`` entity to every user message (no-op on training data)."""
+    """Adds the detected language to each user message's parse data (no-op on training data)."""
 
     @classmethod
     def create(
@@ -61,16 +64,12 @@ class LanguageDetector(GraphComponent):
             detection = detect_language(text)
             if detection.language is None:
                 continue
-            entity = {
-                "entity": DETECTED_ENTITY,
-                "value": detection.language,
-                "start": 0,
-                "end": len(text),
-                "confidence_entity": round(detection.confidence, 3),
+            found = {
+                "language": detection.language,
+                "confidence": round(detection.confidence, 3),
                 "evidence": detection.evidence,
-                "extractor": self.__class__.__name__,
             }
-            message.set(ENTITIES, [*message.get(ENTITIES, []), entity], add_to_output=True)
+            message.set(DETECTION_KEY, found, add_to_output=True)
         return messages
 
 
@@ -133,10 +132,11 @@ def language_state_after(tracker: DialogueStateTracker, default: str) -> Languag
     for entity in latest.entities or []:
         if entity.get("entity") == EXPLICIT_ENTITY and is_supported(entity.get("value")):
             explicit = entity["value"]
-        elif entity.get("entity") == DETECTED_ENTITY:
-            detected = entity.get("value")
-            confidence = float(entity.get("confidence_entity") or 0.0)
-            evidence = int(entity.get("evidence") or 0)
+    found = (latest.parse_data or {}).get(DETECTION_KEY) or {}
+    if isinstance(found, dict):
+        detected = found.get("language")
+        confidence = float(found.get("confidence") or 0.0)
+        evidence = int(found.get("evidence") or 0)
     metadata = latest.metadata or {}
     hint = metadata.get("language") if isinstance(metadata, dict) else None
     hint = hint if isinstance(hint, str) and hint in LANGUAGES else None

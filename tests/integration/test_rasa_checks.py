@@ -50,6 +50,7 @@ def test_end_to_end_stories_pass(tmp_path: Path, stories: str) -> None:
         "--model", str(model_path(settings)),
         "--stories", str(ROOT / "tests" / "e2e" / stories),
         "--endpoints", "endpoints.yml",
+        "--e2e",  # parse the user text with the model, don't trust the story's labels
         "--fail-on-prediction-errors",
         "--out", str(tmp_path),
         env=env,

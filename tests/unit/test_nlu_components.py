@@ -7,7 +7,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu.crisis import ORIGINAL_TEXT, CrisisDetector
 from bot.nlu.guard import InputGuard
-from bot.nlu.language import LanguageDetector
+from bot.nlu.language import DETECTION_KEY, LanguageDetector
 
 
 def _message(text: str, intent: str = "greet") -> Message:
@@ -20,10 +20,10 @@ def _entity(message: Message, name: str) -> dict | None:
     return next((e for e in message.get(ENTITIES, []) if e["entity"] == name), None)
 
 
-def test_language_detector_adds_detected_language_entity() -> None:
+def test_language_detector_records_the_detected_language() -> None:
     [message] = LanguageDetector().process([Message(data={TEXT: "estoy en peligro"})])
-    entity = _entity(message, "detected_language")
-    assert entity["value"] == "es" and entity["evidence"] >= 2
+    found = message.as_dict(only_output_properties=True)[DETECTION_KEY]
+    assert found["language"] == "es" and found["evidence"] >= 2
 
 
 def test_guard_maps_emoji_only_and_empty_messages_to_no_text() -> None:
