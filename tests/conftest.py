@@ -102,7 +102,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         _wait_for(f"{running.actions_url}/health", process, timeout=30)
         _wait_for(f"{running.web_url}/healthz", process, timeout=30)
     except Exception:
-        os.killpg(process.pid, signal.SIGKILL)
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
         log.close()
         print(log_path.read_text()[-5000:])
         raise
