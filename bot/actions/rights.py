@@ -7,6 +7,7 @@ always see the sources.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 from babel.dates import format_date
@@ -153,47 +154,51 @@ class ActionAnswerTopic(Action):
         return [SlotSet(TOPIC_SLOT, entry.id)]
 
 
-class ActionTopicMore(Action):
+class FollowUpAction(Action, ABC):
+    """An action about the last topic answered ("more", "sources")."""
+
+    @abstractmethod
+    def follow_up(
+        self, speaker: Speaker, entry: KnowledgeEntry
+    ) -> tuple[str, list[dict[str, str]]]:
+        raise NotImplementedError
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        speaker = Speaker(tracker)
+        entry = knowledge().get(tracker.get_slot(TOPIC_SLOT) or "")
+        if entry is None:
+            text, buttons = speaker.t(NO_TOPIC_YET), [speaker.button(MAIN_MENU, MENU_PAYLOAD)]
+        else:
+            text, buttons = self.follow_up(speaker, entry)
+        dispatcher.utter_message(text=text, buttons=buttons)
+        return []
+
+
+class ActionTopicMore(FollowUpAction):
     """ "Tell me more" about the last topic."""
 
     def name(self) -> str:
         return "action_topic_more"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        speaker = Speaker(tracker)
-        entry = knowledge().get(tracker.get_slot(TOPIC_SLOT) or "")
-        if entry is None:
-            dispatcher.utter_message(
-                text=speaker.t(NO_TOPIC_YET), buttons=[speaker.button(MAIN_MENU, MENU_PAYLOAD)]
-            )
-            return []
+    def follow_up(
+        self, speaker: Speaker, entry: KnowledgeEntry
+    ) -> tuple[str, list[dict[str, str]]]:
         text = speaker.t(entry.more) if entry.more else speaker.t(NOTHING_MORE)
-        dispatcher.utter_message(text=text, buttons=speaker.buttons(entry, more=False))
-        return []
+        return text, speaker.buttons(entry, more=False)
 
 
-class ActionTopicSources(Action):
+class ActionTopicSources(FollowUpAction):
     """The official sources of the last topic, with the date they were checked."""
 
     def name(self) -> str:
         return "action_topic_sources"
 
-    async def run(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
-    ) -> list[dict[str, Any]]:
-        speaker = Speaker(tracker)
-        entry = knowledge().get(tracker.get_slot(TOPIC_SLOT) or "")
-        if entry is None:
-            dispatcher.utter_message(
-                text=speaker.t(NO_TOPIC_YET), buttons=[speaker.button(MAIN_MENU, MENU_PAYLOAD)]
-            )
-            return []
-        dispatcher.utter_message(
-            text=speaker.sources_text(entry), buttons=speaker.buttons(entry, sources=False)
-        )
-        return []
+    def follow_up(
+        self, speaker: Speaker, entry: KnowledgeEntry
+    ) -> tuple[str, list[dict[str, str]]]:
+        return speaker.sources_text(entry), speaker.buttons(entry, sources=False)
 
 
 class ActionSuggestTopics(Action):
