@@ -15,7 +15,6 @@ class Language:
     english_name: str
     native_name: str
     native_nlu: bool  # True: trained NLU examples exist in data/nlu/<code>/
-    right_to_left: bool = False
     # Words that, typed by a user, name this language ("spanish", "español"...), accent-free.
     names: tuple[str, ...] = ()
 
@@ -50,7 +49,3 @@ def language_name_in_itself(code: str) -> str:
 
 def is_supported(code: str | None) -> bool:
     return bool(code) and code in LANGUAGES
-
-
-def get_language(code: str) -> Language:
-    return LANGUAGES[code]

@@ -6,8 +6,14 @@ import json
 import sqlite3
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 from typing import Any
+
+
+def new_sender(prefix: str = "test") -> str:
+    """A fresh conversation id."""
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
 def post(url: str, body: bytes, content_type: str = "application/json") -> tuple[int, Any]:

@@ -12,13 +12,9 @@ import uuid
 import pytest
 
 from tests.conftest import ROOT, RunningStack
-from tests.integration.chat import payloads, post, say, stored_events, texts, tracker
+from tests.integration.chat import new_sender, payloads, post, say, stored_events, texts, tracker
 
 pytestmark = pytest.mark.integration
-
-
-def new_sender() -> str:
-    return f"test-{uuid.uuid4().hex[:10]}"
 
 
 def test_all_three_processes_are_healthy(stack: RunningStack) -> None:

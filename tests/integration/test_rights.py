@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
 from tests.conftest import RunningStack
-from tests.integration.chat import payloads, say, texts
+from tests.integration.chat import new_sender, payloads, say, texts
 
 pytestmark = pytest.mark.integration
-
-
-def new_sender() -> str:
-    return f"rights-{uuid.uuid4().hex[:10]}"
 
 
 @pytest.mark.parametrize(

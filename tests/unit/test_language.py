@@ -27,7 +27,7 @@ def test_detects_english_and_spanish(text: str, language: str) -> None:
     assert detect_language(text).language == language
 
 
-@pytest.mark.parametrize("text", ["", "👍", "no", "ok?" * 0, "12345"])
+@pytest.mark.parametrize("text", ["", "👍", "no", "12345"])
 def test_no_evidence_means_no_language(text: str) -> None:
     assert detect_language(text).language is None
 
