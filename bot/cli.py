@@ -1,4 +1,4 @@
-"""The ``haven`` command: run, train, chat, purge (``haven --help`` is the manual)."""
+"""The ``haven`` command: run, train, chat, purge, db, directory (see ``haven --help``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import sys
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import click
 
@@ -43,6 +44,7 @@ def run(no_train: bool) -> None:
     settings = get_settings()
     model = model_path(settings)
     Stack(settings, model).check_ports()  # before a training that may take minutes
+    _prepare_database(settings)
     if not model.exists():
         if no_train:
             raise click.ClickException(f"No model at {model}; run `haven train` first.")
@@ -113,6 +115,88 @@ def purge(days: int | None) -> None:
         raise click.BadParameter("must be 0 or more", param_hint="--days")
     removed = HavenTrackerStore().purge_older_than(days)
     click.echo(f"Purged {removed} conversation(s) inactive for more than {days} day(s).")
+
+
+def _prepare_database(settings) -> None:
+    """Migrate the app database; load the shipped directory data into an empty one."""
+    from bot.db.migrate import upgrade
+    from bot.directory.seed import seed_if_empty
+
+    upgrade(settings.database_url)
+    for path, report in seed_if_empty(settings):
+        click.echo(f"Loaded {report.inserted.get('service', 0)} services from {path}.")
+
+
+@main.group()
+def db() -> None:
+    """The app database (HAVEN_DATABASE_URL; SQLite under var/ by default)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Create or migrate the app database to the latest schema."""
+    from bot.db.migrate import current_revision, upgrade
+
+    settings = get_settings()
+    upgrade(settings.database_url, revision)
+    click.echo(f"Database at revision {current_revision(settings.database_url)}.")
+
+
+@main.group()
+def directory() -> None:
+    """The service directory: import and export Open Referral HSDS data."""
+
+
+@directory.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+def directory_import(path) -> None:
+    """Import HSDS data: a data package folder (CSV + datapackage.json) or HSDS JSON.
+
+    Rows are matched by id, so importing the same data again updates it in place. A file
+    with a bad row is refused with its file, row and field, and nothing is changed.
+    """
+    from bot.db.migrate import upgrade
+    from bot.directory.hsds_io import DirectoryImportError, import_directory
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    bar = None
+
+    def start(total: int) -> None:
+        nonlocal bar
+        bar = click.progressbar(length=total, label="Importing", file=sys.stderr)
+        bar.__enter__()
+
+    try:
+        report = import_directory(
+            path, settings.database_url, progress=lambda n: bar.update(n), on_total=start
+        )
+    except DirectoryImportError as error:
+        raise click.ClickException(str(error)) from None
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    click.echo(
+        f"Imported {path}: {sum(report.inserted.values())} rows added, "
+        f"{sum(report.updated.values())} updated "
+        f"({report.inserted.get('service', 0) + report.updated.get('service', 0)} services)."
+    )
+    if report.skipped_tables:
+        click.echo(f"Not imported (not used by Haven): {', '.join(report.skipped_tables)}")
+
+
+@directory.command("export")
+@click.argument("destination", type=click.Path(path_type=Path))
+def directory_export(destination) -> None:
+    """Export the directory as HSDS: a data package folder, or tables in one .json file."""
+    from bot.db.migrate import upgrade
+    from bot.directory.hsds_io import export_directory
+
+    settings = get_settings()
+    upgrade(settings.database_url)
+    counts = export_directory(destination, settings.database_url)
+    click.echo(f"Exported {counts.get('service', 0)} services to {destination}.")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ always see the sources.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from babel.dates import format_date
@@ -154,6 +155,17 @@ class ActionAnswerTopic(Action):
         return [SlotSet(TOPIC_SLOT, entry.id)]
 
 
+# Other capabilities may claim a message the model did not understand before topics are
+# suggested (the directory search takes "Houston" when it has just asked "where?").
+# A handler returns the events it produced, or None to pass.
+FallbackHandler = Callable[
+    [CollectingDispatcher, Tracker, dict[str, Any]], Awaitable[list[dict[str, Any]] | None]
+]
+FALLBACK_HANDLERS: list[FallbackHandler] = []
+# "More" after something other than a topic (the directory's results) is theirs to answer.
+MORE_HANDLERS: list[FallbackHandler] = []
+
+
 class FollowUpAction(Action, ABC):
     """An action about the last topic answered ("more", "sources")."""
 
@@ -181,6 +193,15 @@ class ActionTopicMore(FollowUpAction):
 
     def name(self) -> str:
         return "action_topic_more"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        for handler in MORE_HANDLERS:
+            events = await handler(dispatcher, tracker, domain)
+            if events is not None:
+                return events
+        return await super().run(dispatcher, tracker, domain)
 
     def follow_up(
         self, speaker: Speaker, entry: KnowledgeEntry
@@ -210,6 +231,10 @@ class ActionSuggestTopics(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
+        for handler in FALLBACK_HANDLERS:
+            events = await handler(dispatcher, tracker, domain)
+            if events is not None:
+                return events
         ranking = tracker.latest_message.get("intent_ranking") or []
         candidates = []
         for ranked in ranking:

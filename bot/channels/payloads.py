@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from bot.directory.payloads import directory_payloads
+from bot.directory.vocabulary import load_vocabulary
 from bot.knowledge.entries import knowledge_payloads
 from bot.knowledge.roadmap import roadmap_payloads
 from bot.safety.sanitize import button_payloads, canonical_payload
@@ -12,11 +14,14 @@ from bot.settings import get_settings
 
 @lru_cache(maxsize=1)
 def allowed_payloads() -> frozenset[str]:
-    """Domain buttons, the knowledge actions' buttons (topics, "more", "sources") and the
-    road map's answer buttons, all in canonical spelling."""
+    """Domain buttons, the knowledge actions' buttons (topics, "more", "sources"), the
+    road map's answer buttons and the directory search's buttons, in canonical spelling."""
     root = get_settings().project_root
     knowledge = knowledge_payloads(root / "data" / "knowledge")
-    return button_payloads(root / "domain.yml") | canonical(knowledge | roadmap_payloads())
+    directory = directory_payloads(load_vocabulary())
+    return button_payloads(root / "domain.yml") | canonical(
+        knowledge | roadmap_payloads() | directory
+    )
 
 
 def canonical(payloads: frozenset[str]) -> frozenset[str]:

@@ -4,12 +4,15 @@ Runs after the intent classifiers (and the FallbackClassifier):
 - a message with no letters or digits (empty, emoji or punctuation only) → ``no_text``;
 - a typed command that is not a Haven button ("/EXTERNAL_x{...}") → ``nlu_fallback``;
 - a ``choose_language`` message that names a supported language gets a ``language``
-  entity, so "en español" switches at once (``bot.nlu.language``).
+  entity, so "en español" switches at once (``bot.nlu.language``);
+- a message that is only a ZIP code ("77002", "my zip is 10001") → ``inform_place``: the
+  answer to the directory search's "where?" (the model cannot learn every number).
 Crisis detection runs after this, in ``bot.nlu.crisis``, and overrides everything.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rasa.engine.graph import ExecutionContext, GraphComponent
@@ -20,12 +23,17 @@ from rasa.shared.nlu.constants import ENTITIES, INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.i18n.detect import mentioned_language
-from bot.i18n.text import has_letters_or_digits
+from bot.i18n.text import fold, has_letters_or_digits
 from bot.languages import LANGUAGES
 from bot.safety.sanitize import CHANNEL_FLAGS_KEY
 
 NO_TEXT_INTENT = "no_text"
 CHOOSE_LANGUAGE_INTENT = "choose_language"
+INFORM_PLACE_INTENT = "inform_place"
+ZIP_ONLY = re.compile(
+    r"^(?:(?:my |the )?zip(?: ?code)?(?: is)?|(?:mi )?codigo postal(?: es)?|cp|zip)?"
+    r"\s*:?\s*\d{5}(?:-\d{4})?\s*\.?$"
+)
 
 
 def channel_flags(message: Message) -> dict[str, Any]:
@@ -65,6 +73,9 @@ class InputGuard(GraphComponent):
                 continue
             if channel_flags(message).get("rejected_command"):
                 set_intent(message, "nlu_fallback", self.__class__.__name__)
+                continue
+            if ZIP_ONLY.match(fold(text)):
+                set_intent(message, INFORM_PLACE_INTENT, self.__class__.__name__)
                 continue
             intent = (message.get(INTENT) or {}).get("name")
             if intent == CHOOSE_LANGUAGE_INTENT:

@@ -66,7 +66,9 @@ _PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\b(?:trapped|kidnapped|abducted|held against my will|held captive)\b",
             r"\b(?:raped|rape|sexually assaulted|sexual assault)\b",
             r"\b(?:i'?m|i am|im) (?:hurt|bleeding|injured|being followed)\b",
-            r"\bemergency\b",
+            # "emergency" alone is a crisis; "emergency shelter" (a service) is not.
+            r"\bemergency\b(?!\s+(?:shelters?|housing|food|assistance|cash|rent|funds?|"
+            r"grants?|clothing|beds?)\b)",
             r"\bhelp me now\b|\bhelp!{2,}|\burgent help\b|\bsos\b|🆘",
             r"\b(?:they|he|she) (?:took|take|has|have) my (?:kids|children|son|daughter)\b",
         ),
@@ -107,7 +109,9 @@ _PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\bno (?:me|nos) dejan (?:salir|ir)(?:me|nos)?\b",
             r"\bno (?:puedo|podemos) (?:salir|escapar|irme)\b",
             r"\b(?:me violaron|me violo|violacion|abuso sexual|me abusaron)\b",
-            r"\b(?:emergencia|auxilio|socorro|ayuda urgente|urgente ayuda)\b",
+            r"(?<!refugio de )(?<!albergue de )(?<!vivienda de )(?<!comida de )"
+            r"(?<!ayuda de )(?<!cama de )(?<!refugios de )(?<!albergues de )\bemergencia\b",
+            r"\b(?:auxilio|socorro|ayuda urgente|urgente ayuda)\b",
             r"\bestoy sangrando\b",
             r"\bme (?:quitaron|robaron) a mis (?:hijos|ninos)\b",
         ),

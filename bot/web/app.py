@@ -1,4 +1,4 @@
-"""The web process's Sanic application (``/healthz`` for now)."""
+"""The web process's Sanic application: ``/healthz`` and the HSDS read API (``/api/``)."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot import __version__
+from bot.web.api import api
 
 
 def create_app(name: str = "haven_web") -> Sanic:
     """Build the web application; every response is marked not to be cached (SAFETY.md 3)."""
     app = Sanic(name)
+    app.blueprint(api)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:

@@ -24,6 +24,8 @@ TRIGGERS = {
         ("i was raped", "danger"),
         ("I'm bleeding", "danger"),
         ("this is an emergency", "danger"),
+        ("emergency", "danger"),
+        ("emergency room now", "danger"),
         ("help me now", "danger"),
         ("SOS", "danger"),
         ("🆘", "danger"),
@@ -56,6 +58,7 @@ TRIGGERS = {
         ("no puedo escapar", "danger"),
         ("me violaron", "danger"),
         ("es una emergencia", "danger"),
+        ("emergencia", "danger"),
         ("auxilio", "danger"),
         ("ayuda urgente", "danger"),
         ("estoy sangrando", "danger"),
@@ -75,6 +78,11 @@ TRIGGERS = {
 }
 
 NOT_CRISIS = [
+    # A service's name is not a crisis: "emergency shelter" is the most asked-for service.
+    "I need emergency shelter",
+    "emergency food near me",
+    "necesito un refugio de emergencia",
+    "albergue de emergencia en Houston",
     "hi",
     "hola",
     "what is a T visa",

@@ -1,0 +1,1 @@
+"""The service directory: HSDS tables, import/export, offline geocoding and search."""

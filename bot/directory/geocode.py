@@ -1,0 +1,261 @@
+"""Offline geocoding of US places: ZIP codes, cities and states to coordinates.
+
+Everything comes from the ``zipcodes`` package, which ships its data (about 42,000 ZIP
+codes with city, state, coordinates and time zone); no network call is ever made. A city is
+placed at the median of its ZIP codes; a name shared by several states ("Houston") goes to
+the state where it has the most ZIP codes unless the text names the state.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+
+import zipcodes
+
+from bot.i18n.text import fold
+
+ZIP_CODE = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
+CITY_RADIUS_KM = 40.0  # about 25 miles: "near" for a city or ZIP
+STATE_RADIUS_KM = 500.0
+MAJOR_CITY_ZIPS = 15  # a city this size is recognised anywhere in a sentence
+TOKEN = re.compile(r"[a-z0-9]+")
+
+STATES = {
+    "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
+    "CO": "Colorado", "CT": "Connecticut", "DE": "Delaware", "DC": "District of Columbia",
+    "FL": "Florida", "GA": "Georgia", "HI": "Hawaii", "ID": "Idaho", "IL": "Illinois",
+    "IN": "Indiana", "IA": "Iowa", "KS": "Kansas", "KY": "Kentucky", "LA": "Louisiana",
+    "ME": "Maine", "MD": "Maryland", "MA": "Massachusetts", "MI": "Michigan",
+    "MN": "Minnesota", "MS": "Mississippi", "MO": "Missouri", "MT": "Montana",
+    "NE": "Nebraska", "NV": "Nevada", "NH": "New Hampshire", "NJ": "New Jersey",
+    "NM": "New Mexico", "NY": "New York", "NC": "North Carolina", "ND": "North Dakota",
+    "OH": "Ohio", "OK": "Oklahoma", "OR": "Oregon", "PA": "Pennsylvania",
+    "RI": "Rhode Island", "SC": "South Carolina", "SD": "South Dakota", "TN": "Tennessee",
+    "TX": "Texas", "UT": "Utah", "VT": "Vermont", "VA": "Virginia", "WA": "Washington",
+    "WV": "West Virginia", "WI": "Wisconsin", "WY": "Wyoming", "PR": "Puerto Rico",
+}  # fmt: skip
+# Spanish (and common) names people type for states and cities.
+STATE_ALIASES = {
+    "nuevo mexico": "NM", "nueva jersey": "NJ", "carolina del norte": "NC",
+    "carolina del sur": "SC", "dakota del norte": "ND", "dakota del sur": "SD",
+    "virginia occidental": "WV", "pensilvania": "PA", "luisiana": "LA", "misisipi": "MS",
+    "misuri": "MO", "hawai": "HI", "tejas": "TX", "florida": "FL", "california": "CA",
+}  # fmt: skip
+CITY_ALIASES = {
+    "nueva york": "new york", "nyc": "new york", "ny city": "new york",
+    "nueva orleans": "new orleans", "filadelfia": "philadelphia", "la": "los angeles",
+    "san luis": "saint louis", "st louis": "saint louis", "washington dc": "washington",
+}  # fmt: skip
+# Words that are also (tiny) place names; never read as a place inside a sentence.
+NOT_PLACES = frozenset(
+    "a an and at be can do for from go help home hope i in is it joy may me my near need "
+    "no of ok on or so the to up us we yes you".split()
+)
+LOCATIVES = frozenset("in near around at from to en cerca por desde de live vivo estoy".split())
+
+
+@dataclass(frozen=True)
+class Place:
+    """A resolved place: where to search from, how far, and how to name it back."""
+
+    label: str
+    latitude: float
+    longitude: float
+    kind: str  # "zip", "city", "state", "shared"
+    state: str | None = None
+    radius_km: float = CITY_RADIUS_KM
+    timezone: str | None = None
+
+    def as_slot(self) -> dict:
+        return {
+            "label": self.label, "latitude": self.latitude, "longitude": self.longitude,
+            "kind": self.kind, "state": self.state, "radius_km": self.radius_km,
+        }  # fmt: skip
+
+    @classmethod
+    def from_slot(cls, value: dict | None) -> Place | None:
+        if not isinstance(value, dict):
+            return None
+        try:
+            return cls(
+                label=str(value["label"]),
+                latitude=float(value["latitude"]),
+                longitude=float(value["longitude"]),
+                kind=str(value.get("kind") or "city"),
+                state=value.get("state"),
+                radius_km=float(value.get("radius_km") or CITY_RADIUS_KM),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+@dataclass(frozen=True)
+class _Index:
+    zips: dict[str, dict]
+    cities: dict[str, dict[str, list[tuple[float, float]]]]  # folded name → state → coords
+    city_names: dict[tuple[str, str], str]  # (folded, state) → display name
+    state_zips: dict[str, list[tuple[float, float]]]
+    state_timezones: dict[str, str]
+    longest_city: int
+
+
+@functools.lru_cache(maxsize=1)
+def _index() -> _Index:
+    zips: dict[str, dict] = {}
+    cities: dict[str, dict[str, list[tuple[float, float]]]] = defaultdict(lambda: defaultdict(list))
+    names: dict[tuple[str, str], str] = {}
+    state_zips: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    state_tz: dict[str, Counter] = defaultdict(Counter)
+    for record in zipcodes.list_all():
+        if record["zip_code_type"] == "MILITARY" or not record["lat"]:
+            continue
+        coords = (float(record["lat"]), float(record["long"]))
+        state = record["state"]
+        zips[record["zip_code"]] = record
+        key = fold(record["city"])
+        cities[key][state].append(coords)
+        names[(key, state)] = record["city"]
+        state_zips[state].append(coords)
+        if record["timezone"]:
+            state_tz[state][record["timezone"]] += 1
+    longest = max(len(TOKEN.findall(name)) for name in cities)
+    return _Index(
+        zips=zips,
+        cities={name: dict(states) for name, states in cities.items()},
+        city_names=names,
+        state_zips=dict(state_zips),
+        state_timezones={s: counts.most_common(1)[0][0] for s, counts in state_tz.items()},
+        longest_city=longest,
+    )
+
+
+def _median(coords: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(c[0] for c in coords), statistics.median(c[1] for c in coords)
+
+
+def geocode_zip(code: str) -> Place | None:
+    record = _index().zips.get(code.strip()[:5])
+    if record is None:
+        return None
+    return Place(
+        label=f"{record['zip_code']} ({record['city']}, {record['state']})",
+        latitude=float(record["lat"]),
+        longitude=float(record["long"]),
+        kind="zip",
+        state=record["state"],
+        timezone=record["timezone"] or None,
+    )
+
+
+def geocode_city(name: str, state: str | None = None) -> Place | None:
+    index = _index()
+    key = CITY_ALIASES.get(fold(name), fold(name))
+    by_state = index.cities.get(key)
+    if not by_state:
+        return None
+    if state not in by_state:
+        if state is not None:
+            return None
+        state = max(by_state, key=lambda s: len(by_state[s]))
+    latitude, longitude = _median(by_state[state])
+    return Place(
+        label=f"{index.city_names[(key, state)]}, {state}",
+        latitude=latitude,
+        longitude=longitude,
+        kind="city",
+        state=state,
+        timezone=index.state_timezones.get(state),
+    )
+
+
+def state_code(name: str) -> str | None:
+    folded = fold(name)
+    if folded.upper() in STATES:
+        return folded.upper()
+    if folded in STATE_ALIASES:
+        return STATE_ALIASES[folded]
+    return next((code for code, full in STATES.items() if fold(full) == folded), None)
+
+
+def geocode_state(name: str) -> Place | None:
+    code = state_code(name)
+    coords = _index().state_zips.get(code or "")
+    if not coords:
+        return None
+    latitude, longitude = _median(coords)
+    return Place(
+        label=STATES[code], latitude=latitude, longitude=longitude, kind="state", state=code,
+        radius_km=STATE_RADIUS_KM, timezone=_index().state_timezones.get(code),
+    )  # fmt: skip
+
+
+def timezone_for(postal_code: str | None, state: str | None = None) -> str | None:
+    """The IANA time zone of a US ZIP code (or, failing that, the state's usual one)."""
+    record = _index().zips.get((postal_code or "").strip()[:5])
+    if record and record["timezone"]:
+        return record["timezone"]
+    return _index().state_timezones.get((state or "").upper())
+
+
+def _state_at(tokens: list[str], start: int) -> tuple[str | None, int]:
+    """A state named at ``tokens[start:]``: (code, tokens used)."""
+    for size in (3, 2, 1):
+        phrase = " ".join(tokens[start : start + size])
+        if len(tokens) - start < size or not phrase:
+            continue
+        code = state_code(phrase)
+        if code and (size > 1 or len(phrase) > 2 or phrase.upper() in STATES):
+            return code, size
+    return None, 0
+
+
+def find_place(text: str, *, place_only: bool = False) -> Place | None:
+    """The place a message names: a ZIP code, "City[, ST]" or a state; None if there is none.
+
+    ``place_only`` is for a reply to "where?": the whole message is taken as a place, so any
+    US city name counts. Inside a longer sentence a city counts when it is a large city, is
+    followed by its state, or follows "in", "near", "en", "cerca de"…, so that ordinary
+    words that happen to be village names are not read as places.
+    """
+    zip_match = ZIP_CODE.search(text)
+    if zip_match:
+        place = geocode_zip(zip_match.group(1))
+        if place:
+            return place
+    index = _index()
+    tokens = TOKEN.findall(fold(text).replace(".", ""))
+    best: tuple[int, Place] | None = None
+    for size in range(min(index.longest_city, len(tokens)), 0, -1):
+        for start in range(len(tokens) - size + 1):
+            phrase = " ".join(tokens[start : start + size])
+            phrase = CITY_ALIASES.get(phrase, phrase)
+            by_state = index.cities.get(phrase)
+            if not by_state or (phrase in NOT_PLACES and not place_only):
+                continue
+            state, used = _state_at(tokens, start + size)
+            place = geocode_city(phrase, state if state in by_state else None)
+            if place is None:
+                continue
+            zips = len(by_state.get(place.state or "", []))
+            after_locative = start > 0 and tokens[start - 1] in LOCATIVES
+            if not (place_only or used or zips >= MAJOR_CITY_ZIPS or (after_locative and zips > 1)):
+                continue
+            score = size * 10 + used * 5 + min(zips, 50)
+            if best is None or score > best[0]:
+                best = (score, place)
+        if best:
+            return best[1]
+    for size in (3, 2, 1):
+        for start in range(len(tokens) - size + 1):
+            phrase = " ".join(tokens[start : start + size])
+            typed_code = place_only and len(tokens) == 1 and text.strip().isupper()
+            if size == 1 and len(phrase) == 2 and not typed_code:
+                continue  # "in", "me", "ok" are state codes too: only "TX" typed alone counts
+            place = geocode_state(phrase)
+            if place:
+                return place
+    return None

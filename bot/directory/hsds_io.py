@@ -1,0 +1,602 @@
+"""Import and export of HSDS 3.0 data: tabular data packages (CSV) and HSDS JSON.
+
+An import reads everything first, converts and checks every value and every reference, and
+only then writes, in one transaction: a bad row is reported with its file, row and field, and
+a failed import changes nothing. Rows are matched by ``id``, so importing the same data
+again updates it in place. An export writes a data package that imports back identically.
+
+Accepted inputs:
+- a folder (or its ``datapackage.json``) with one CSV per HSDS table;
+- HSDS JSON: a list of nested service objects (as the HSDS API returns them), a page of
+  them (``{"contents": [...]}``), one service object, or an object of tables
+  (``{"organization": [...], "service": [...], ...}``, what ``--format json`` exports).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bot.db.engine import session_scope
+from bot.directory.models import TABLE_BY_NAME, TABLES
+from bot.directory.taxonomy import PROFILE_PREFIX, PROFILE_TERMS, taxonomy_rows
+from bot.directory.vocabulary import load_vocabulary
+
+MAX_PROBLEMS = 25
+CHUNK = 500
+# Names HSDS publishers use for the same tables (HSDS 2.0 files, plurals).
+TABLE_ALIASES = {
+    "organizations": "organization", "services": "service", "locations": "location",
+    "addresses": "address", "physical_addresses": "address", "postal_addresses": "address",
+    "services_at_location": "service_at_location", "service_at_locations": "service_at_location",
+    "services_at_locations": "service_at_location", "phones": "phone",
+    "schedules": "schedule", "regular_schedules": "schedule", "languages": "language",
+    "service_areas": "service_area", "required_documents": "required_document",
+    "taxonomies": "taxonomy", "taxonomy_terms": "taxonomy_term", "attributes": "attribute",
+    "service_capacities": "service_capacity", "capacities": "service_capacity",
+}  # fmt: skip
+ENUMS = {
+    ("location", "location_type"): {"physical", "postal", "virtual"},
+    ("service", "status"): {"active", "inactive", "defunct", "temporarily closed"},
+    ("attribute", "link_entity"): {
+        "service", "location", "organization", "service_at_location", "phone",
+    },
+}  # fmt: skip
+# HSDS 3.0 tabular file names (the ``path`` of each resource in its datapackage.json).
+FILE_NAMES = {
+    "organization": "organizations.csv", "taxonomy": "taxonomies.csv",
+    "taxonomy_term": "taxonomy_terms.csv", "service": "services.csv",
+    "location": "locations.csv", "address": "addresses.csv",
+    "service_at_location": "service_at_locations.csv", "phone": "phones.csv",
+    "schedule": "schedules.csv", "language": "languages.csv",
+    "service_area": "service_areas.csv", "required_document": "required_documents.csv",
+    "attribute": "attributes.csv", "service_capacity": "service_capacities.csv",
+}  # fmt: skip
+TIME = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
+DAYS = {"MO", "TU", "WE", "TH", "FR", "SA", "SU"}
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason an import was refused, located by file, row and field."""
+
+    source: str
+    row: str
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.source}, row {self.row}"
+        if self.field:
+            where += f", field {self.field}"
+        return f"{where}: {self.message}"
+
+
+class DirectoryImportError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        shown = "\n".join(f"  {problem}" for problem in problems[:MAX_PROBLEMS])
+        more = len(problems) - MAX_PROBLEMS
+        super().__init__(
+            "Import refused; nothing was changed.\n" + shown
+            + (f"\n  … and {more} more problem(s)" if more > 0 else "")
+        )  # fmt: skip
+
+
+@dataclass
+class RawRow:
+    table: str
+    source: str
+    row: str
+    values: dict[str, Any]
+
+
+@dataclass
+class ImportReport:
+    inserted: dict[str, int] = field(default_factory=dict)
+    updated: dict[str, int] = field(default_factory=dict)
+    skipped_tables: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(self.inserted.values()) + sum(self.updated.values())
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _table_name(name: str) -> str | None:
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    key = key[:-4] if key.endswith(".csv") else key
+    key = TABLE_ALIASES.get(key, key)
+    return key if key in TABLE_BY_NAME else None
+
+
+def _read_csv(path: Path, table: str, problems: list[Problem]) -> list[RawRow]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as error:
+        problems.append(Problem(path.name, "?", None, f"is not UTF-8 text ({error.reason})"))
+        return []
+    except OSError as error:
+        problems.append(Problem(path.name, "-", None, f"cannot be read ({error.strerror})"))
+        return []
+    if "\x00" in text:
+        problems.append(Problem(path.name, "?", None, "contains binary data, not CSV"))
+        return []
+    reader = csv.DictReader(text.splitlines())
+    rows = []
+    for number, values in enumerate(reader, start=2):  # row 1 is the header
+        if None in values:
+            problems.append(Problem(path.name, str(number), None, "has more cells than the header"))
+            continue
+        rows.append(RawRow(table, path.name, str(number), values))
+    return rows
+
+
+def _read_package(folder: Path, problems: list[Problem], skipped: list[str]) -> list[RawRow]:
+    descriptor = folder / "datapackage.json"
+    resources: list[tuple[str, Path]] = []
+    if descriptor.exists():
+        try:
+            package = json.loads(descriptor.read_text(encoding="utf-8"))
+            entries = package.get("resources") or []
+        except (json.JSONDecodeError, UnicodeDecodeError, AttributeError) as error:
+            problems.append(Problem(descriptor.name, "-", None, f"is not valid JSON ({error})"))
+            return []
+        for resource in entries:
+            path = resource.get("path") if isinstance(resource, dict) else None
+            if not isinstance(path, str):
+                problems.append(Problem(descriptor.name, "-", "path", "a resource has no path"))
+                continue
+            table = _table_name(str(resource.get("name") or path)) or _table_name(Path(path).name)
+            target = (folder / path).resolve()
+            if folder.resolve() not in target.parents:
+                message = f"{path!r} is outside the package"
+                problems.append(Problem(descriptor.name, "-", "path", message))
+            elif table is None:
+                skipped.append(str(resource.get("name") or path))
+            else:
+                resources.append((table, target))
+    else:
+        for path in sorted(folder.glob("*.csv")):
+            table = _table_name(path.name)
+            if table is None:
+                skipped.append(path.name)
+            else:
+                resources.append((table, path))
+    if not resources and not problems:
+        problems.append(Problem(folder.name, "-", None, "has no HSDS tables (CSV files)"))
+    rows: list[RawRow] = []
+    for table, path in resources:
+        rows.extend(_read_csv(path, table, problems))
+    return rows
+
+
+# Nested HSDS JSON: parent table → key → (child table, how the child links to its parent).
+# "fk:<column>": the child gets the parent's id in <column>; "link": an attribute row;
+# "ref:<column>": a single object whose id goes into the PARENT's <column>.
+NESTED: dict[str, dict[str, tuple[str, str]]] = {
+    "service": {
+        "organization": ("organization", "ref:organization_id"),
+        "phones": ("phone", "fk:service_id"), "schedules": ("schedule", "fk:service_id"),
+        "languages": ("language", "fk:service_id"),
+        "service_areas": ("service_area", "fk:service_id"),
+        "required_documents": ("required_document", "fk:service_id"),
+        "capacities": ("service_capacity", "fk:service_id"),
+        "service_capacities": ("service_capacity", "fk:service_id"),
+        "service_at_locations": ("service_at_location", "fk:service_id"),
+        "attributes": ("attribute", "link"),
+    },
+    "service_at_location": {
+        "location": ("location", "ref:location_id"),
+        "phones": ("phone", "fk:service_at_location_id"),
+        "schedules": ("schedule", "fk:service_at_location_id"),
+        "service_areas": ("service_area", "fk:service_at_location_id"),
+        "attributes": ("attribute", "link"),
+    },
+    "location": {
+        "addresses": ("address", "fk:location_id"), "phones": ("phone", "fk:location_id"),
+        "languages": ("language", "fk:location_id"), "schedules": ("schedule", "fk:location_id"),
+        "attributes": ("attribute", "link"),
+    },
+    "organization": {
+        "phones": ("phone", "fk:organization_id"),
+        "locations": ("location", "fk:organization_id"),
+        "services": ("service", "fk:organization_id"),
+        "attributes": ("attribute", "link"),
+    },
+    "phone": {"languages": ("language", "fk:phone_id")},
+    "attribute": {"taxonomy_term": ("taxonomy_term", "ref:taxonomy_term_id")},
+    "taxonomy_term": {"taxonomy_detail": ("taxonomy", "ref:taxonomy_id")},
+}  # fmt: skip
+
+
+def _flatten(
+    obj: Any, table: str, source: str, where: str, out: list[RawRow], problems: list[Problem]
+) -> str | None:
+    """Add ``obj`` (and its nested objects) as rows; returns its id."""
+    if not isinstance(obj, dict):
+        problems.append(Problem(source, where, None, f"expected an object for {table}"))
+        return None
+    values = {k: v for k, v in obj.items() if not isinstance(v, (dict, list))}
+    if not values.get("id"):
+        values["id"] = f"{where}".replace("[", "-").replace("]", "").replace(".", "-")
+    own_id = str(values["id"])
+    children = NESTED.get(table, {})
+    deferred: list[tuple[str, Any, str, str]] = []
+    for key, value in obj.items():
+        if key not in children or value is None:
+            continue
+        child_table, link = children[key]
+        if link.startswith("ref:"):
+            child_id = _flatten(value, child_table, source, f"{where}.{key}", out, problems)
+            values.setdefault(link[4:], child_id)
+        else:
+            deferred.append((key, value, child_table, link))
+    out.append(RawRow(table, source, where, values))
+    for key, value, child_table, link in deferred:
+        items = value if isinstance(value, list) else [value]
+        for position, item in enumerate(items):
+            if isinstance(item, dict):
+                item = dict(item)
+                if link == "link":
+                    item.setdefault("link_entity", table)
+                    item.setdefault("link_id", own_id)
+                else:
+                    item.setdefault(link[3:], own_id)
+            _flatten(item, child_table, source, f"{where}.{key}[{position}]", out, problems)
+    return own_id
+
+
+def _read_json(path: Path, problems: list[Problem], skipped: list[str]) -> list[RawRow]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        problems.append(Problem(path.name, "-", None, f"is not valid JSON ({error})"))
+        return []
+    rows: list[RawRow] = []
+    if isinstance(data, dict) and isinstance(data.get("contents"), list):
+        data = data["contents"]
+    if isinstance(data, dict) and "id" in data and "name" in data:
+        data = [data]
+    if isinstance(data, list):
+        for position, service in enumerate(data):
+            _flatten(service, "service", path.name, f"[{position}]", rows, problems)
+        return rows
+    if isinstance(data, dict):
+        for key, items in data.items():
+            table = _table_name(key)
+            if table is None or not isinstance(items, list):
+                skipped.append(key)
+                continue
+            for position, item in enumerate(items):
+                if isinstance(item, dict):
+                    rows.append(RawRow(table, path.name, f"{key}[{position}]", dict(item)))
+                else:
+                    where = f"{key}[{position}]"
+                    problems.append(Problem(path.name, where, None, "is not an object"))
+        return rows
+    problems.append(Problem(path.name, "-", None, "is not HSDS JSON (a list or an object)"))
+    return []
+
+
+def read_source(path: Path) -> tuple[list[RawRow], list[Problem], list[str]]:
+    """Raw rows from a data package folder, its datapackage.json, or an HSDS JSON file."""
+    problems: list[Problem] = []
+    skipped: list[str] = []
+    if path.is_dir():
+        rows = _read_package(path, problems, skipped)
+    elif path.name == "datapackage.json":
+        rows = _read_package(path.parent, problems, skipped)
+    elif path.suffix.lower() == ".json" and path.is_file():
+        rows = _read_json(path, problems, skipped)
+    elif path.suffix.lower() == ".csv" and path.is_file():
+        rows = _read_package(path.parent, problems, skipped)
+    else:
+        problems.append(Problem(str(path), "-", None, "no such HSDS folder or JSON file"))
+        rows = []
+    return rows, problems, skipped
+
+
+# ---------------------------------------------------------------- converting
+
+
+def _convert(value: Any, column: sa.Column) -> Any:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    kind = column.type
+    if isinstance(kind, sa.Float):
+        if isinstance(value, bool):
+            raise ValueError(f"{value!r} is not a number")
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not a number") from None
+        if number != number or number in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a finite number")
+        return number
+    if isinstance(kind, sa.DateTime):
+        try:
+            parsed = dt.datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date-time (YYYY-MM-DDTHH:MM:SS)") from None
+        if parsed.tzinfo is not None:
+            parsed = parsed.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return parsed
+    if isinstance(kind, sa.Date):
+        text = str(value).strip()
+        try:
+            return dt.date.fromisoformat(text[:10])
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return str(value).strip()
+
+
+def _check_value(table: str, name: str, value: Any) -> str | None:
+    allowed = ENUMS.get((table, name))
+    if allowed and value is not None and value not in allowed:
+        return f"{value!r} is not one of {', '.join(sorted(allowed))}"
+    if value is None:
+        return None
+    if (table, name) == ("location", "latitude") and not -90 <= value <= 90:
+        return f"{value} is not a latitude (-90 to 90)"
+    if (table, name) == ("location", "longitude") and not -180 <= value <= 180:
+        return f"{value} is not a longitude (-180 to 180)"
+    if table == "schedule" and name in ("opens_at", "closes_at") and not TIME.match(value):
+        return f"{value!r} is not a time (HH:MM)"
+    if table == "schedule" and name == "byday" and value:
+        days = {day.strip()[-2:].upper() for day in value.split(",") if day.strip()}
+        if not days <= DAYS:
+            return f"{value!r} is not a list of days (MO,TU,WE,TH,FR,SA,SU)"
+    if table == "phone" and name == "number" and value and not any(ch.isdigit() for ch in value):
+        return f"{value!r} has no digits"
+    return None
+
+
+def convert_rows(
+    raw_rows: Iterable[RawRow], problems: list[Problem]
+) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], RawRow]]:
+    """Typed rows per table keyed by id, and where each came from; bad rows are left out."""
+    tables: dict[str, dict[str, dict]] = {name: {} for name in TABLE_BY_NAME}
+    origin: dict[tuple[str, str], RawRow] = {}
+    for raw in raw_rows:
+        model = TABLE_BY_NAME[raw.table]
+        row: dict[str, Any] = {}
+        ok = True
+        for column in model.__table__.columns:
+            try:
+                value = _convert(raw.values.get(column.name), column)
+            except ValueError as error:
+                problems.append(Problem(raw.source, raw.row, column.name, str(error)))
+                ok = False
+                continue
+            message = _check_value(raw.table, column.name, value)
+            if message is None and value is None and not column.nullable:
+                message = "is required"
+            if message:
+                problems.append(Problem(raw.source, raw.row, column.name, message))
+                ok = False
+            row[column.name] = value
+        if raw.table == "attribute" and ok:
+            message = _check_profile_value(row)
+            if message:
+                problems.append(Problem(raw.source, raw.row, "value", message))
+                ok = False
+        if not ok:
+            continue
+        seen = tables[raw.table].get(row["id"])
+        if seen is not None and seen != row:
+            first = origin[(raw.table, row["id"])]
+            problems.append(
+                Problem(raw.source, raw.row, "id",
+                        f"{row['id']!r} is used twice (first at {first.source}, row {first.row})")
+            )  # fmt: skip
+            continue
+        tables[raw.table][row["id"]] = row
+        origin[(raw.table, row["id"])] = raw
+    return tables, origin
+
+
+def _check_profile_value(row: dict) -> str | None:
+    term = row["taxonomy_term_id"] or ""
+    if not term.startswith(PROFILE_PREFIX):
+        return None
+    allowed = PROFILE_TERMS.get(term[len(PROFILE_PREFIX) :], ())
+    if allowed and row["value"] not in allowed:
+        return f"{row['value']!r} is not one of {', '.join(allowed)} for {term}"
+    return None
+
+
+def _existing_ids(session: Session, table: str, ids: Iterable[str]) -> set[str]:
+    model = TABLE_BY_NAME[table]
+    ids = list(ids)
+    found: set[str] = set()
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        found.update(session.execute(sa.select(model.id).where(model.id.in_(chunk))).scalars())
+    return found
+
+
+def check_references(
+    session: Session,
+    tables: dict[str, dict[str, dict]],
+    origins: dict[tuple[str, str], RawRow],
+    problems: list[Problem],
+) -> None:
+    """Every foreign key (and every attribute's link) must name a row, new or stored."""
+    wanted: dict[str, set[str]] = {}
+    checks: list[tuple[str, str, str, str]] = []  # (table, row id, column, target table)
+    for table, rows in tables.items():
+        model = TABLE_BY_NAME[table]
+        foreign = [(c.name, next(iter(c.foreign_keys)).column.table.name)
+                   for c in model.__table__.columns if c.foreign_keys]  # fmt: skip
+        for row_id, row in rows.items():
+            targets = list(foreign)
+            if table == "attribute" and row["link_entity"] in TABLE_BY_NAME:
+                targets.append(("link_id", row["link_entity"]))
+            for column, target in targets:
+                if row.get(column) is not None and row[column] not in tables[target]:
+                    wanted.setdefault(target, set()).add(row[column])
+                    checks.append((table, row_id, column, target))
+    stored = {target: _existing_ids(session, target, ids) for target, ids in wanted.items()}
+    for table, row_id, column, target in checks:
+        value = tables[table][row_id][column]
+        if value not in stored[target]:
+            raw = origins.get((table, row_id))
+            problems.append(
+                Problem(raw.source if raw else table, raw.row if raw else row_id, column,
+                        f"{value!r} does not match any {target} id")
+            )  # fmt: skip
+
+
+# ---------------------------------------------------------------- writing
+
+
+def _ordered(table: str, rows: dict[str, dict]) -> list[dict]:
+    if table != "taxonomy_term":
+        return list(rows.values())
+    ordered, placed, pending = [], set(), list(rows.values())
+    while pending:  # parents before children (foreign keys are checked at once)
+        ready = [r for r in pending if not r["parent_id"] or r["parent_id"] in placed
+                 or r["parent_id"] not in rows]  # fmt: skip
+        if not ready:
+            ready = pending
+        ordered += ready
+        placed.update(r["id"] for r in ready)
+        pending = [r for r in pending if r["id"] not in placed]
+    return ordered
+
+
+def write_tables(
+    session: Session, tables: dict[str, dict[str, dict]], report: ImportReport,
+    progress: Callable[[int], None] | None = None,
+) -> None:  # fmt: skip
+    for model in TABLES:
+        table = model.__tablename__
+        rows = _ordered(table, tables.get(table, {}))
+        if not rows:
+            continue
+        existing = _existing_ids(session, table, (row["id"] for row in rows))
+        inserts = [row for row in rows if row["id"] not in existing]
+        updates = [row for row in rows if row["id"] in existing]
+        for start in range(0, len(inserts), CHUNK):
+            session.execute(sa.insert(model.__table__), inserts[start : start + CHUNK])
+            if progress:
+                progress(len(inserts[start : start + CHUNK]))
+        for start in range(0, len(updates), CHUNK):
+            session.bulk_update_mappings(model, updates[start : start + CHUNK])
+            if progress:
+                progress(len(updates[start : start + CHUNK]))
+        report.inserted[table] = report.inserted.get(table, 0) + len(inserts)
+        report.updated[table] = report.updated.get(table, 0) + len(updates)
+
+
+def haven_taxonomies() -> dict[str, dict[str, dict]]:
+    rows = taxonomy_rows(load_vocabulary())
+    return {table: {row["id"]: row for row in items} for table, items in rows.items()}
+
+
+def import_directory(
+    path: Path,
+    url: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_total: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Import HSDS data from ``path``; raises DirectoryImportError and changes nothing on error."""
+    raw_rows, problems, skipped = read_source(Path(path))
+    tables, origins = convert_rows(raw_rows, problems)
+    report = ImportReport(skipped_tables=skipped)
+    with session_scope(url) as session:
+        for table, rows in haven_taxonomies().items():
+            for row_id, row in rows.items():
+                tables[table].setdefault(row_id, row)
+        check_references(session, tables, origins, problems)
+        if problems:
+            raise DirectoryImportError(problems)
+        if on_total:
+            on_total(sum(len(rows) for rows in tables.values()))
+        write_tables(session, tables, report, progress)
+    return report
+
+
+# ---------------------------------------------------------------- exporting
+
+_FIELD_TYPES = {sa.Float: "number", sa.DateTime: "datetime", sa.Date: "date"}
+
+
+def _field_type(column: sa.Column) -> str:
+    return next((name for kind, name in _FIELD_TYPES.items() if isinstance(column.type, kind)),
+                "string")  # fmt: skip
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def dump_tables(url: str | None = None) -> dict[str, list[dict]]:
+    """Every directory row, table by table, ordered by id (plain Python values)."""
+    with session_scope(url) as session:
+        return {
+            model.__tablename__: [
+                dict(row._mapping)
+                for row in session.execute(sa.select(model.__table__).order_by(model.id))
+            ]
+            for model in TABLES
+        }
+
+
+def export_directory(destination: Path, url: str | None = None) -> dict[str, int]:
+    """Write the directory as an HSDS data package folder, or as tables in one ``.json``."""
+    tables = dump_tables(url)
+    destination = Path(destination)
+    if destination.suffix.lower() == ".json":
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            table: [{key: _cell(value) for key, value in row.items()} for row in rows]
+            for table, rows in tables.items()
+        }
+        destination.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")
+        return {table: len(rows) for table, rows in tables.items()}
+    destination.mkdir(parents=True, exist_ok=True)
+    resources = []
+    for model in TABLES:
+        table = model.__tablename__
+        columns = [column.name for column in model.__table__.columns]
+        filename = FILE_NAMES[table]
+        with (destination / filename).open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(columns)
+            for row in tables[table]:
+                writer.writerow(["" if row[c] is None else _cell(row[c]) for c in columns])
+        resources.append({
+            "name": table, "path": filename, "profile": "tabular-data-resource",
+            "schema": {"fields": [{"name": c.name, "type": _field_type(c)}
+                                  for c in model.__table__.columns]},
+        })  # fmt: skip
+    package = {
+        "name": "haven-directory-export",
+        "title": "Haven service directory (HSDS 3.0)",
+        "profile": "tabular-data-package",
+        "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "resources": resources,
+    }
+    (destination / "datapackage.json").write_text(json.dumps(package, indent=1) + "\n", "utf-8")
+    return {table: len(rows) for table, rows in tables.items()}

@@ -1,0 +1,212 @@
+"""The HSDS 3.0 subset Haven keeps (DIRECTORY.md), as SQLAlchemy tables with HSDS names.
+
+Field names are HSDS's, so an import or export is a plain column copy. Haven's own profile
+(confidential addresses, immigration eligibility, population served, cost, referral method)
+lives in ``attribute`` rows against Haven's taxonomies, never in extra columns: a dataset
+exported from Haven is plain HSDS that any other HSDS tool reads.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from bot.db.base import Base
+
+Text = sa.Text
+
+
+def _fk(table: str, nullable: bool = True) -> sa.Column:
+    return sa.Column(
+        sa.ForeignKey(f"{table}.id", ondelete="CASCADE"), nullable=nullable, index=True
+    )
+
+
+class Organization(Base):
+    __tablename__ = "organization"
+    id = sa.Column(Text, primary_key=True)
+    name = sa.Column(Text, nullable=False)
+    description = sa.Column(Text, nullable=False)
+    website = sa.Column(Text)
+    email = sa.Column(Text)
+
+
+class Service(Base):
+    __tablename__ = "service"
+    id = sa.Column(Text, primary_key=True)
+    organization_id = _fk("organization")
+    name = sa.Column(Text, nullable=False)
+    description = sa.Column(Text)
+    url = sa.Column(Text)
+    email = sa.Column(Text)
+    status = sa.Column(Text, nullable=False)
+    eligibility_description = sa.Column(Text)
+    minimum_age = sa.Column(sa.Float)
+    maximum_age = sa.Column(sa.Float)
+    application_process = sa.Column(Text)
+    fees_description = sa.Column(Text)
+    interpretation_services = sa.Column(Text)
+    alert = sa.Column(Text)
+    assured_date = sa.Column(sa.Date)
+    last_modified = sa.Column(sa.DateTime)
+
+
+class Location(Base):
+    __tablename__ = "location"
+    __table_args__ = (sa.Index("ix_location_latitude_longitude", "latitude", "longitude"),)
+    id = sa.Column(Text, primary_key=True)
+    organization_id = _fk("organization")
+    location_type = sa.Column(Text, nullable=False)
+    name = sa.Column(Text)
+    description = sa.Column(Text)
+    latitude = sa.Column(sa.Float)
+    longitude = sa.Column(sa.Float)
+    transportation = sa.Column(Text)
+
+
+class Address(Base):
+    __tablename__ = "address"
+    id = sa.Column(Text, primary_key=True)
+    location_id = _fk("location")
+    attention = sa.Column(Text)
+    address_1 = sa.Column(Text)
+    address_2 = sa.Column(Text)
+    city = sa.Column(Text)
+    region = sa.Column(Text)
+    state_province = sa.Column(Text)
+    postal_code = sa.Column(Text)
+    country = sa.Column(Text)
+    address_type = sa.Column(Text)
+
+
+class ServiceAtLocation(Base):
+    __tablename__ = "service_at_location"
+    id = sa.Column(Text, primary_key=True)
+    service_id = _fk("service", nullable=False)
+    location_id = _fk("location", nullable=False)
+    description = sa.Column(Text)
+
+
+class Phone(Base):
+    __tablename__ = "phone"
+    id = sa.Column(Text, primary_key=True)
+    location_id = _fk("location")
+    service_id = _fk("service")
+    organization_id = _fk("organization")
+    service_at_location_id = _fk("service_at_location")
+    number = sa.Column(Text, nullable=False)
+    extension = sa.Column(Text)
+    type = sa.Column(Text)
+    description = sa.Column(Text)
+
+
+class Schedule(Base):
+    __tablename__ = "schedule"
+    id = sa.Column(Text, primary_key=True)
+    service_id = _fk("service")
+    location_id = _fk("location")
+    service_at_location_id = _fk("service_at_location")
+    freq = sa.Column(Text)
+    byday = sa.Column(Text)
+    opens_at = sa.Column(Text)
+    closes_at = sa.Column(Text)
+    timezone = sa.Column(Text)  # HSDS gives a UTC offset; an IANA name is accepted too
+    description = sa.Column(Text)
+
+
+class Language(Base):
+    __tablename__ = "language"
+    id = sa.Column(Text, primary_key=True)
+    service_id = _fk("service")
+    location_id = _fk("location")
+    phone_id = _fk("phone")
+    name = sa.Column(Text)
+    code = sa.Column(Text)
+    note = sa.Column(Text)
+
+
+class ServiceArea(Base):
+    __tablename__ = "service_area"
+    id = sa.Column(Text, primary_key=True)
+    service_id = _fk("service")
+    service_at_location_id = _fk("service_at_location")
+    name = sa.Column(Text)
+    description = sa.Column(Text)
+    extent = sa.Column(Text)
+    extent_type = sa.Column(Text)
+
+
+class RequiredDocument(Base):
+    __tablename__ = "required_document"
+    id = sa.Column(Text, primary_key=True)
+    service_id = _fk("service")
+    document = sa.Column(Text)
+    uri = sa.Column(Text)
+
+
+class Taxonomy(Base):
+    __tablename__ = "taxonomy"
+    id = sa.Column(Text, primary_key=True)
+    name = sa.Column(Text, nullable=False)
+    description = sa.Column(Text)
+    uri = sa.Column(Text)
+    version = sa.Column(Text)
+
+
+class TaxonomyTerm(Base):
+    __tablename__ = "taxonomy_term"
+    id = sa.Column(Text, primary_key=True)
+    code = sa.Column(Text)
+    name = sa.Column(Text, nullable=False)
+    description = sa.Column(Text)
+    parent_id = _fk("taxonomy_term")
+    taxonomy = sa.Column(Text)
+    taxonomy_id = _fk("taxonomy")
+    language = sa.Column(Text)
+    term_uri = sa.Column(Text)
+
+
+class Attribute(Base):
+    __tablename__ = "attribute"
+    __table_args__ = (
+        sa.Index("ix_attribute_term_entity_link", "taxonomy_term_id", "link_entity", "link_id"),
+    )
+    id = sa.Column(Text, primary_key=True)
+    link_id = sa.Column(Text, nullable=False, index=True)
+    taxonomy_term_id = sa.Column(
+        sa.ForeignKey("taxonomy_term.id", ondelete="CASCADE"), nullable=False
+    )
+    link_type = sa.Column(Text)
+    link_entity = sa.Column(Text, nullable=False)
+    value = sa.Column(Text)
+    label = sa.Column(Text)
+
+
+class ServiceCapacity(Base):
+    __tablename__ = "service_capacity"
+    id = sa.Column(Text, primary_key=True)
+    service_id = _fk("service", nullable=False)
+    unit_id = sa.Column(Text)
+    available = sa.Column(sa.Float, nullable=False)
+    maximum = sa.Column(sa.Float)
+    description = sa.Column(Text)
+    updated = sa.Column(sa.DateTime, nullable=False)
+
+
+# Import order (parents first) and the HSDS table names; export and import both use it.
+TABLES: tuple[type[Base], ...] = (
+    Organization,
+    Taxonomy,
+    TaxonomyTerm,
+    Service,
+    Location,
+    Address,
+    ServiceAtLocation,
+    Phone,
+    Schedule,
+    Language,
+    ServiceArea,
+    RequiredDocument,
+    Attribute,
+    ServiceCapacity,
+)
+TABLE_BY_NAME = {model.__tablename__: model for model in TABLES}
