@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install run train test test-unit lint format catalogs bench bench-nlu lock clean
+.PHONY: help install run train test test-unit lint format catalogs bench bench-directory bench-nlu lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -54,9 +54,13 @@ catalogs: install  ## Extract strings to locales/haven.pot, update and compile e
 	$(VENV)/bin/pybabel update --no-wrap -D haven -i locales/haven.pot -d locales
 	$(VENV)/bin/pybabel compile -D haven -d locales --statistics
 
-bench: install  ## Throughput/latency vs a bare `rasa init` assistant, memory per process
+bench: install  ## Chat throughput/latency vs bare `rasa init`; directory import and search speed
 	$(HAVEN) train
 	$(PY) -m scripts.bench
+	$(PY) -m scripts.bench_directory
+
+bench-directory: install  ## Import throughput and search p50/p95 on a generated 10,000-service directory
+	$(PY) -m scripts.bench_directory
 
 bench-nlu: install  ## Cross-validated intent F1 per language
 	$(PY) -m scripts.bench_nlu

@@ -1,0 +1,171 @@
+"""Service search in the chat and the HSDS read API, over real HTTP with the real stack."""
+
+from __future__ import annotations
+
+import csv
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import RunningStack
+from tests.integration.chat import new_sender, payloads, say, texts
+
+pytestmark = pytest.mark.integration
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "directory" / "sample"
+CITIES = ("Houston", "Los Angeles", "New York", "Atlanta", "Chicago", "Miami")
+
+
+def confidential_addresses() -> set[str]:
+    attributes = csv.DictReader((SAMPLE / "attributes.csv").open(encoding="utf-8"))
+    secret = {
+        row["link_id"]
+        for row in attributes
+        if row["taxonomy_term_id"] == "haven-profile-address_confidential"
+        and row["value"] == "true"
+    }
+    addresses = csv.DictReader((SAMPLE / "addresses.csv").open(encoding="utf-8"))
+    found = {row["address_1"] for row in addresses if row["location_id"] in secret}
+    assert found, "the sample must have confidential shelters to test"
+    return found
+
+
+def get_json(url: str) -> tuple[int, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_lawyer_in_houston(stack: RunningStack) -> None:
+    replies = say(stack.rasa_url, new_sender(), "I need a lawyer in Houston")
+    text = texts(replies)
+    assert "Houston, TX" in text
+    assert text.count("713-555-01") >= 3  # three results, each with its phone
+    assert "(sample)" in text
+    assert "/more_results" in payloads(replies) and "/request_human" in payloads(replies)
+
+
+def test_emergency_shelter_then_houston(stack: RunningStack) -> None:
+    sender = new_sender()
+    first = say(stack.rasa_url, sender, "I need emergency shelter")
+    assert "Where should I look?" in texts(first)  # a service request, not a crisis reply
+    assert '/inform_place{"place": "skip"}' in payloads(first)
+    text = texts(say(stack.rasa_url, sender, "Houston"))
+    assert "Emergency shelter near Houston, TX" in text
+    assert "Shelter" in text and "713-555-01" in text
+
+
+def test_food_near_a_zip_code_in_spanish(stack: RunningStack) -> None:
+    text = texts(say(stack.rasa_url, new_sender(), "necesito comida cerca de 77002"))
+    assert "77002" in text and "Teléfono" in text
+    assert "(sample)" in text
+
+
+def test_place_can_be_skipped_for_national_services(stack: RunningStack) -> None:
+    sender = new_sender()
+    say(stack.rasa_url, sender, "I need a job")
+    text = texts(say(stack.rasa_url, sender, '/inform_place{"place": "skip"}'))
+    assert "National" in text and "1-866-487-9243" in text  # DOL Wage and Hour
+
+
+def test_more_and_refine(stack: RunningStack) -> None:
+    sender = new_sender()
+    first = texts(say(stack.rasa_url, sender, "I need a case manager in Houston"))
+    assert "Showing 1–3" in first
+    more = texts(say(stack.rasa_url, sender, "/more_results"))
+    assert "Showing 4–" in more
+    free = texts(say(stack.rasa_url, sender, '/refine_search{"filter": "free"}'))
+    assert "Showing 1–" in free and "Free" in free
+
+
+def test_confidential_addresses_never_appear_in_chat(stack: RunningStack) -> None:
+    hidden = confidential_addresses()
+    for city in CITIES:
+        for need in ("emergency shelter", "a shelter for men", "a safe place for boys"):
+            sender = new_sender()
+            replies = say(stack.rasa_url, sender, f"I need {need} in {city}")
+            while True:
+                text = texts(replies)
+                assert not any(address in text for address in hidden), (city, need)
+                if "/more_results" not in payloads(replies):
+                    break
+                replies = say(stack.rasa_url, sender, "/more_results")
+
+
+def test_unknown_place_is_asked_again(stack: RunningStack) -> None:
+    sender = new_sender()
+    say(stack.rasa_url, sender, "I need food")
+    text = texts(say(stack.rasa_url, sender, "Xyzzyville"))
+    assert "could not find that place" in text or "Where" in text
+
+
+def test_sql_and_html_in_a_search_are_just_text(stack: RunningStack) -> None:
+    sender = new_sender()
+    for message in ("food in Houston'; DROP TABLE service;--", "<b>food</b> in <i>Houston</i>"):
+        replies = say(stack.rasa_url, sender, message)
+        assert replies
+    assert "713-555-01" in texts(say(stack.rasa_url, new_sender(), "I need food in Houston"))
+
+
+def test_hsds_api(stack: RunningStack) -> None:
+    status, root = get_json(f"{stack.web_url}/api/")
+    assert status == 200 and root["version"] == "3.0"
+    status, page = get_json(f"{stack.web_url}/api/services?per_page=5&page=2")
+    assert status == 200 and page["page_number"] == 2 and len(page["contents"]) == 5
+    assert page["total_items"] >= 100
+    service_id = page["contents"][0]["id"]
+    status, service = get_json(f"{stack.web_url}/api/services/{service_id}")
+    assert status == 200 and service["id"] == service_id and service["organization"]
+    query = "postcode=77002&proximity=10&taxonomy_term_id=haven-need-food"
+    status, nearby = get_json(f"{stack.web_url}/api/service_at_locations?{query}")
+    assert status == 200 and nearby["total_items"] >= 3
+    assert all(
+        address["postal_code"].startswith("77")
+        for item in nearby["contents"]
+        for address in item["location"]["addresses"]
+    )
+    status, found = get_json(f"{stack.web_url}/api/services?search=pantry")
+    assert status == 200 and found["total_items"] >= 1
+
+
+def test_hsds_api_never_publishes_confidential_addresses(stack: RunningStack) -> None:
+    hidden = confidential_addresses()
+    page, seen = 1, 0
+    while True:
+        status, body = get_json(
+            f"{stack.web_url}/api/service_at_locations?per_page=100&page={page}"
+        )
+        assert status == 200
+        dumped = json.dumps(body)
+        assert not any(address in dumped for address in hidden)
+        seen += len(body["contents"])
+        if body["last_page"]:
+            break
+        page += 1
+    assert seen >= 100
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("page=0", "page must be between"),
+        ("page=abc", "page must be a whole number"),
+        ("per_page=1000", "per_page must be between"),
+        ("postcode=abcde", "postcode"),
+        ("postcode=77002&proximity=-1", "proximity"),
+        ("proximity=5", "proximity needs a postcode"),
+        ("search=" + "x" * 500, "search is too long"),
+    ],
+)
+def test_hsds_api_bad_parameters_get_400(stack: RunningStack, query: str, message: str) -> None:
+    status, body = get_json(f"{stack.web_url}/api/service_at_locations?{query}")
+    assert status == 400 and message in body["error"]
+
+
+def test_hsds_api_unknown_id_is_404(stack: RunningStack) -> None:
+    assert get_json(f"{stack.web_url}/api/services/no-such-service")[0] == 404
+    assert get_json(f"{stack.web_url}/api/service_at_locations/%27%20OR%201%3D1")[0] == 404
