@@ -67,7 +67,9 @@ def test_national_numbers_are_in_the_contacts_registry() -> None:
         for phone in service.get("phones", []):
             assert phone["number"] in registry, (service["id"], phone["number"])
         assert service["assured_date"]
-        assert any(a["taxonomy_term_id"] == "haven-profile-source_url" for a in service["attributes"])
+        assert any(
+            a["taxonomy_term_id"] == "haven-profile-source_url" for a in service["attributes"]
+        )
 
 
 def test_export_then_import_gives_identical_data(loaded: str, tmp_path: Path) -> None:
@@ -131,7 +133,13 @@ def corrupt(tmp_path: Path, filename: str, row: int, field: str, value: str) -> 
         ("services.csv", 2, "status", "open", "is not one of"),
         ("services.csv", 7, "organization_id", "no-such-org", "does not match any organization"),
         ("schedules.csv", 3, "opens_at", "9am", "is not a time"),
-        ("attributes.csv", 4, "taxonomy_term_id", "made-up-term", "does not match any taxonomy_term"),
+        (
+            "attributes.csv",
+            4,
+            "taxonomy_term_id",
+            "made-up-term",
+            "does not match any taxonomy_term",
+        ),
         ("phones.csv", 2, "number", "call us", "has no digits"),
     ],
 )
@@ -152,7 +160,9 @@ def test_bad_row_is_refused_naming_file_row_field_and_nothing_changes(
 
 def test_profile_values_are_checked(tmp_path: Path) -> None:
     rows = list(csv.DictReader((SAMPLE / "attributes.csv").open(encoding="utf-8")))
-    row = next(i for i, r in enumerate(rows, start=2) if r["taxonomy_term_id"] == "haven-profile-cost")
+    row = next(
+        i for i, r in enumerate(rows, start=2) if r["taxonomy_term_id"] == "haven-profile-cost"
+    )
     bad = corrupt(tmp_path, "attributes.csv", row, "value", "cheap")
     with pytest.raises(DirectoryImportError, match=rf"attributes.csv, row {row}, field value"):
         import_directory(bad, fresh_db(tmp_path))
