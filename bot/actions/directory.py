@@ -38,7 +38,7 @@ from bot.directory.payloads import (
     refine_payload,
     skip_place_payload,
 )
-from bot.directory.search import Hours, SearchQuery, ServiceResult, search
+from bot.directory.search import Hours, SearchQuery, SearchResults, ServiceResult, search
 from bot.directory.vocabulary import load_vocabulary
 from bot.i18n.catalogs import N_
 from bot.settings import get_settings
@@ -72,6 +72,11 @@ HEADER_NATIONAL_FALLBACK = N_(
 NOTHING_FOUND = N_(
     "I could not find a service for {need}. The National Human Trafficking Hotline can help "
     "you find one, 24/7: call 1-888-373-7888 or text 233733."
+)
+LOCAL_ONLY = N_(
+    "{need}: services are local. Type a city or a ZIP code and I will look near you. "
+    "The National Human Trafficking Hotline can also help, 24/7: call 1-888-373-7888 "
+    "or text 233733."
 )
 NO_MORE = N_("There are no more results. You can change the search below.")
 SHOWING = N_("Showing {first}–{last} of {total}.")
@@ -278,6 +283,7 @@ def _query(state: dict[str, Any]) -> SearchQuery:
         longitude=place.longitude if place else None,
         radius_km=place.radius_km if place else 40.0,
         state=place.state if place else None,
+        areas=place.areas if place else (),
         language=language if isinstance(language, str) else None,
         open_now=bool(filters.get("open_now")),
         population=filters.get("population"),
@@ -285,8 +291,12 @@ def _query(state: dict[str, Any]) -> SearchQuery:
     )
 
 
-def run_search(state: dict[str, Any]):
-    with session_scope(get_settings().database_url) as session:
+def database_url() -> str:
+    return get_settings().database_url
+
+
+def run_search(state: dict[str, Any]) -> SearchResults:
+    with session_scope(database_url()) as session:
         return search(session, _query(state), offset=int(state.get("offset") or 0), limit=PAGE_SIZE)
 
 
@@ -339,6 +349,11 @@ class ActionFindService(Action):
             )
             return [SlotSet(SEARCH_SLOT, {**state, "awaiting": None})]
         results = await asyncio.to_thread(run_search, state)
+        if not results.total and not state.get("place"):
+            # Nothing national for this need (food, a dentist…): it is found locally.
+            text = speaker.t(LOCAL_ONLY, need=speaker.need_title(state["need"]))
+            dispatcher.utter_message(text=text)
+            return [SlotSet(SEARCH_SLOT, {**state, "skip_place": False, "awaiting": "place"})]
         self.show(dispatcher, speaker, state, results)
         return [SlotSet(SEARCH_SLOT, {**state, "awaiting": None})]
 

@@ -166,6 +166,20 @@ FALLBACK_HANDLERS: list[FallbackHandler] = []
 MORE_HANDLERS: list[FallbackHandler] = []
 
 
+async def claimed_by(
+    handlers: list[FallbackHandler],
+    dispatcher: CollectingDispatcher,
+    tracker: Tracker,
+    domain: dict[str, Any],
+) -> list[dict[str, Any]] | None:
+    """The events of the first handler that takes the message, or None if none does."""
+    for handler in handlers:
+        events = await handler(dispatcher, tracker, domain)
+        if events is not None:
+            return events
+    return None
+
+
 class FollowUpAction(Action, ABC):
     """An action about the last topic answered ("more", "sources")."""
 
@@ -197,11 +211,8 @@ class ActionTopicMore(FollowUpAction):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        for handler in MORE_HANDLERS:
-            events = await handler(dispatcher, tracker, domain)
-            if events is not None:
-                return events
-        return await super().run(dispatcher, tracker, domain)
+        events = await claimed_by(MORE_HANDLERS, dispatcher, tracker, domain)
+        return events if events is not None else await super().run(dispatcher, tracker, domain)
 
     def follow_up(
         self, speaker: Speaker, entry: KnowledgeEntry
@@ -231,10 +242,9 @@ class ActionSuggestTopics(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        for handler in FALLBACK_HANDLERS:
-            events = await handler(dispatcher, tracker, domain)
-            if events is not None:
-                return events
+        events = await claimed_by(FALLBACK_HANDLERS, dispatcher, tracker, domain)
+        if events is not None:
+            return events
         ranking = tracker.latest_message.get("intent_ranking") or []
         candidates = []
         for ranked in ranking:

@@ -69,11 +69,13 @@ class Place:
     state: str | None = None
     radius_km: float = CITY_RADIUS_KM
     timezone: str | None = None
+    areas: tuple[str, ...] = ()  # local names a service area may use: city, counties
 
     def as_slot(self) -> dict:
         return {
             "label": self.label, "latitude": self.latitude, "longitude": self.longitude,
             "kind": self.kind, "state": self.state, "radius_km": self.radius_km,
+            "areas": list(self.areas),
         }  # fmt: skip
 
     @classmethod
@@ -88,6 +90,7 @@ class Place:
                 kind=str(value.get("kind") or "city"),
                 state=value.get("state"),
                 radius_km=float(value.get("radius_km") or CITY_RADIUS_KM),
+                areas=tuple(str(a) for a in value.get("areas") or ()),
             )
         except (KeyError, TypeError, ValueError):
             return None
@@ -97,6 +100,7 @@ class Place:
 class _Index:
     zips: dict[str, dict]
     cities: dict[str, dict[str, list[tuple[float, float]]]]  # folded name → state → coords
+    counties: dict[tuple[str, str], Counter]  # (folded city, state) → county names
     city_names: dict[tuple[str, str], str]  # (folded, state) → display name
     state_zips: dict[str, list[tuple[float, float]]]
     state_timezones: dict[str, str]
@@ -110,6 +114,7 @@ def _index() -> _Index:
     names: dict[tuple[str, str], str] = {}
     state_zips: dict[str, list[tuple[float, float]]] = defaultdict(list)
     state_tz: dict[str, Counter] = defaultdict(Counter)
+    counties: dict[tuple[str, str], Counter] = defaultdict(Counter)
     for record in zipcodes.list_all():
         if record["zip_code_type"] == "MILITARY" or not record["lat"]:
             continue
@@ -119,6 +124,8 @@ def _index() -> _Index:
         key = fold(record["city"])
         cities[key][state].append(coords)
         names[(key, state)] = record["city"]
+        if record["county"]:
+            counties[(key, state)][_county(record["county"])] += 1
         state_zips[state].append(coords)
         if record["timezone"]:
             state_tz[state][record["timezone"]] += 1
@@ -126,11 +133,20 @@ def _index() -> _Index:
     return _Index(
         zips=zips,
         cities={name: dict(states) for name, states in cities.items()},
+        counties=dict(counties),
         city_names=names,
         state_zips=dict(state_zips),
         state_timezones={s: counts.most_common(1)[0][0] for s, counts in state_tz.items()},
         longest_city=longest,
     )
+
+
+def _county(name: str) -> str:
+    """ "Harris County" → "harris", "Miami-Dade County" → "miami-dade" (for service areas)."""
+    folded = fold(name)
+    for suffix in (" county", " parish", " borough", " city and borough", " municipality"):
+        folded = folded.removesuffix(suffix)
+    return folded
 
 
 def _median(coords: list[tuple[float, float]]) -> tuple[float, float]:
@@ -141,6 +157,7 @@ def geocode_zip(code: str) -> Place | None:
     record = _index().zips.get(code.strip()[:5])
     if record is None:
         return None
+    county = (_county(record["county"]),) if record["county"] else ()
     return Place(
         label=f"{record['zip_code']} ({record['city']}, {record['state']})",
         latitude=float(record["lat"]),
@@ -148,6 +165,7 @@ def geocode_zip(code: str) -> Place | None:
         kind="zip",
         state=record["state"],
         timezone=record["timezone"] or None,
+        areas=(fold(record["city"]), *county),
     )
 
 
@@ -162,6 +180,7 @@ def geocode_city(name: str, state: str | None = None) -> Place | None:
             return None
         state = max(by_state, key=lambda s: len(by_state[s]))
     latitude, longitude = _median(by_state[state])
+    counties = [name for name, _ in index.counties.get((key, state), Counter()).most_common(3)]
     return Place(
         label=f"{index.city_names[(key, state)]}, {state}",
         latitude=latitude,
@@ -169,6 +188,7 @@ def geocode_city(name: str, state: str | None = None) -> Place | None:
         kind="city",
         state=state,
         timezone=index.state_timezones.get(state),
+        areas=(key, *counties),
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import re
 from collections import defaultdict
 from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,6 +35,7 @@ from bot.directory.models import (
     ServiceCapacity,
 )
 from bot.directory.taxonomy import NEED_PREFIX, need_term, profile_term
+from bot.i18n.text import fold
 
 STALE_AFTER_DAYS = 180
 DEFAULT_RADIUS_KM = 40.0
@@ -64,6 +66,7 @@ class SearchQuery:
     longitude: float | None = None
     radius_km: float = DEFAULT_RADIUS_KM
     state: str | None = None
+    areas: tuple[str, ...] = ()  # local names (city, counties) a service area may name
     language: str | None = None  # ISO 639-1 code the service should speak
     open_now: bool = False
     population: str | None = None
@@ -235,17 +238,35 @@ def _local_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
     return candidates
 
 
+def _serves(area_name: str, query: SearchQuery) -> bool:
+    """Whether a service area's name covers the query's place: the whole state, or the
+    state plus one of the place's local names ("Harris County, TX" for Houston)."""
+    words = fold(area_name).replace(",", " ")
+    tokens = set(words.split())
+    state_name = fold(STATES.get(query.state or "", ""))
+    in_state = (query.state or "").lower() in tokens or bool(state_name and state_name in words)
+    if not in_state:
+        return False
+    if words.strip() in {(query.state or "").lower(), state_name}:
+        return True
+    return any(re.search(rf"\b{re.escape(area)}\b", words) for area in query.areas)
+
+
 def _area_candidates(session: Session, query: SearchQuery, seen: set[str]) -> list[_Candidate]:
-    """Services without a nearby location whose service area is the user's state."""
+    """Services without a nearby location whose service area covers the place (phone-only
+    services such as ride programs or crisis lines that serve a county or a state)."""
     s, area = Service.__table__, ServiceArea.__table__
-    names = [query.state.lower(), STATES.get(query.state, "").lower()]
     statement = (
-        sa.select(s.c.id)
+        sa.select(s.c.id, area.c.name)
         .select_from(s.join(area, area.c.service_id == s.c.id))
-        .where(*_service_filters(query, s), sa.func.lower(area.c.name).in_(names))
-        .distinct()
+        .where(*_service_filters(query, s), sa.not_(_national_condition(s)))
     )
-    return [_Candidate(sid) for sid in session.execute(statement).scalars() if sid not in seen]
+    found = {
+        service_id
+        for service_id, name in session.execute(statement)
+        if service_id not in seen and name and _serves(name, query)
+    }
+    return [_Candidate(service_id) for service_id in sorted(found)]
 
 
 def _national_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:

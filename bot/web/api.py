@@ -137,17 +137,23 @@ async def api_root(request: Request) -> HTTPResponse:
     )  # fmt: skip
 
 
-@api.get("/services")
-async def list_services(request: Request) -> HTTPResponse:
+def _listing(request: Request, find: Callable, objects: Callable) -> Callable[[], dict]:
+    """A paginated HSDS list: ``find`` gives (ids, total) for a page, ``objects`` the items."""
+
     def work() -> dict:
         query = _query(request)
         page = _int_param(request, "page", 1, 1, 100_000)
         per_page = _int_param(request, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
         with session_scope(_url()) as session:
-            ids, total = list_service_ids(session, query, (page - 1) * per_page, per_page)
-            return _page(total, page, per_page, service_objects(session, ids))
+            ids, total = find(session, query, (page - 1) * per_page, per_page)
+            return _page(total, page, per_page, objects(session, ids))
 
-    return await _answer(work)
+    return work
+
+
+@api.get("/services")
+async def list_services(request: Request) -> HTTPResponse:
+    return await _answer(_listing(request, list_service_ids, service_objects))
 
 
 @api.get("/services/<service_id>")
@@ -162,17 +168,9 @@ async def get_service(request: Request, service_id: str) -> HTTPResponse:
 
 @api.get("/service_at_locations")
 async def list_service_at_locations(request: Request) -> HTTPResponse:
-    def work() -> dict:
-        query = _query(request)
-        page = _int_param(request, "page", 1, 1, 100_000)
-        per_page = _int_param(request, "per_page", DEFAULT_PER_PAGE, 1, MAX_PER_PAGE)
-        with session_scope(_url()) as session:
-            ids, total = list_service_at_location_ids(
-                session, query, (page - 1) * per_page, per_page
-            )
-            return _page(total, page, per_page, service_at_location_objects(session, ids))
-
-    return await _answer(work)
+    return await _answer(
+        _listing(request, list_service_at_location_ids, service_at_location_objects)
+    )
 
 
 @api.get("/service_at_locations/<sal_id>")

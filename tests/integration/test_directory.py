@@ -74,7 +74,7 @@ def test_place_can_be_skipped_for_national_services(stack: RunningStack) -> None
 
 def test_more_and_refine(stack: RunningStack) -> None:
     sender = new_sender()
-    first = texts(say(stack.rasa_url, sender, "I need a case manager in Houston"))
+    first = texts(say(stack.rasa_url, sender, "I need a lawyer in Houston"))
     assert "Showing 1–3" in first
     more = texts(say(stack.rasa_url, sender, "/more_results"))
     assert "Showing 4–" in more
