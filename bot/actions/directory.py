@@ -41,15 +41,22 @@ from bot.directory.payloads import (
 from bot.directory.search import Hours, SearchQuery, SearchResults, ServiceResult, search
 from bot.directory.vocabulary import load_vocabulary
 from bot.i18n.catalogs import N_
+from bot.i18n.text import fold
 from bot.settings import get_settings
 
 SEARCH_SLOT = "search"
+AWAITING_SLOT = "search_awaiting"
 PAGE_SIZE = 3
 FIRST_NEEDS = (
     "emergency_shelter", "food", "legal_aid", "medical", "mental_health", "employment",
     "case_management", "safety",
 )  # fmt: skip
 DESCRIPTION_CHARS = 160
+# Typed instead of pressing "Skip" after "where?" (a "no" answers it the same way).
+SKIP_WORDS = frozenset(
+    "skip;anywhere;nationwide;national;no;none;i don't know;i dont know;dont know;idk;"
+    "saltar;omitir;cualquier lugar;nacional;no se;no lo se;ninguno".split(";")
+)
 VOICE_TYPES = (None, "", "voice", "cell", "hotline")  # HSDS phone types a caller dials
 
 ASK_NEED = N_("What do you need help with? Choose one or tell me in your own words.")
@@ -69,14 +76,15 @@ HEADER_NATIONAL = N_("National services for {need}:")
 HEADER_NATIONAL_FALLBACK = N_(
     "I found nothing for {need} near {place}. These national services can help:"
 )
-NOTHING_FOUND = N_(
-    "I could not find a service for {need}. The National Human Trafficking Hotline can help "
-    "you find one, 24/7: call 1-888-373-7888 or text 233733."
-)
 LOCAL_ONLY = N_(
     "{need}: services are local. Type a city or a ZIP code and I will look near you. "
     "The National Human Trafficking Hotline can also help, 24/7: call 1-888-373-7888 "
     "or text 233733."
+)
+NOTHING_NEAR = N_(
+    "I found nothing for {need} near {place}, not even a national service. Type another "
+    "city or ZIP code, or talk to a person: the National Human Trafficking Hotline, 24/7, "
+    "call 1-888-373-7888 or text 233733."
 )
 NO_MORE = N_("There are no more results. You can change the search below.")
 SHOWING = N_("Showing {first}–{last} of {total}.")
@@ -108,6 +116,14 @@ ASK_NEED_FIRST = N_("Tell me first what you are looking for.")
 def _state(tracker: Tracker) -> dict[str, Any]:
     value = tracker.get_slot(SEARCH_SLOT)
     return dict(value) if isinstance(value, dict) else {}
+
+
+def _remember(state: dict[str, Any], awaiting: str | None) -> list[dict[str, Any]]:
+    """The search state, and what it waits for (a featurized slot the rules can see)."""
+    return [
+        SlotSet(SEARCH_SLOT, {**state, "awaiting": awaiting}),
+        SlotSet(AWAITING_SLOT, awaiting),
+    ]
 
 
 def _entity(tracker: Tracker, name: str) -> str | None:
@@ -254,6 +270,8 @@ def _read_message(tracker: Tracker, state: dict[str, Any]) -> None:
         place = find_place(text, place_only=awaiting_place)
         if place is not None:
             state.update(place=place.as_slot(), skip_place=False, near_me=False)
+        elif state.get("awaiting") == "place" and (intent == "deny" or fold(text) in SKIP_WORDS):
+            state.update(skip_place=True, place=None)
         elif awaiting_place and not needs:
             state["unknown_place"] = True
     if need == OTHER_NEEDS:
@@ -323,13 +341,13 @@ class ActionFindService(Action):
         if state.pop("show_other_needs", False):
             others = [c for c in load_vocabulary().category_ids if c not in FIRST_NEEDS]
             dispatcher.utter_message(text=speaker.t(ASK_NEED), buttons=speaker.need_buttons(others))
-            return [SlotSet(SEARCH_SLOT, {**state, "awaiting": "need"})]
+            return _remember(state, "need")
         if not state.get("need"):
             message = ASK_NEED_FIRST if intent in ("more_results", "refine_search") else ASK_NEED
             buttons = speaker.need_buttons(FIRST_NEEDS)
             buttons.append(speaker.button(OTHER_NEEDS_TITLE, need_payload(OTHER_NEEDS)))
             dispatcher.utter_message(text=speaker.t(message), buttons=buttons)
-            return [SlotSet(SEARCH_SLOT, {**state, "awaiting": "need"})]
+            return _remember(state, "need")
         if not state.get("place") and not state.get("skip_place"):
             if state.pop("unknown_place", False):
                 text = speaker.t(ASK_PLACE_AGAIN)
@@ -340,22 +358,28 @@ class ActionFindService(Action):
             dispatcher.utter_message(
                 text=text, buttons=[speaker.button(SKIP, skip_place_payload())]
             )
-            return [SlotSet(SEARCH_SLOT, {**state, "awaiting": "place"})]
+            return _remember(state, "place")
         state.pop("unknown_place", None)
         state.pop("near_me", None)
         if intent == "refine_search" and not _entity(tracker, "filter") and not state["filters"]:
             dispatcher.utter_message(
                 text=speaker.t(REFINED_NONE), buttons=self.refine_buttons(speaker)
             )
-            return [SlotSet(SEARCH_SLOT, {**state, "awaiting": None})]
+            return _remember(state, None)
         results = await asyncio.to_thread(run_search, state)
-        if not results.total and not state.get("place"):
-            # Nothing national for this need (food, a dentist…): it is found locally.
-            text = speaker.t(LOCAL_ONLY, need=speaker.need_title(state["need"]))
-            dispatcher.utter_message(text=text)
-            return [SlotSet(SEARCH_SLOT, {**state, "skip_place": False, "awaiting": "place"})]
+        if not results.total:
+            need = speaker.need_title(state["need"])
+            place = Place.from_slot(state.get("place"))
+            if place is None:  # nothing national for this need (food, a dentist…)
+                dispatcher.utter_message(text=speaker.t(LOCAL_ONLY, need=need))
+            else:  # perhaps not the place they meant ("Huston" is in Idaho): ask again
+                dispatcher.utter_message(
+                    text=speaker.t(NOTHING_NEAR, need=need, place=place.label),
+                    buttons=[speaker.button(TALK_TO_PERSON, REQUEST_HUMAN)],
+                )
+            return _remember({**state, "skip_place": False, "place": None}, "place")
         self.show(dispatcher, speaker, state, results)
-        return [SlotSet(SEARCH_SLOT, {**state, "awaiting": None})]
+        return _remember(state, None)
 
     @staticmethod
     def refine_buttons(speaker: DirectorySpeaker) -> list[dict[str, str]]:
@@ -365,20 +389,17 @@ class ActionFindService(Action):
             speaker.button(MY_LANGUAGE_TITLE, refine_payload("language")),
         ]
 
-    def show(self, dispatcher, speaker: DirectorySpeaker, state: dict, results) -> None:
+    def show(
+        self,
+        dispatcher: CollectingDispatcher,
+        speaker: DirectorySpeaker,
+        state: dict[str, Any],
+        results: SearchResults,
+    ) -> None:
         need = speaker.need_title(state["need"])
         place = Place.from_slot(state.get("place"))
-        if not results.results:
-            if results.total and results.offset:
-                dispatcher.utter_message(
-                    text=speaker.t(NO_MORE), buttons=self.refine_buttons(speaker)
-                )
-            else:
-                dispatcher.utter_message(
-                    text=speaker.t(NOTHING_FOUND, need=need),
-                    buttons=[speaker.button(TALK_TO_PERSON, REQUEST_HUMAN),
-                             speaker.button(NEW_SEARCH, FIND_SERVICE)],
-                )  # fmt: skip
+        if not results.results:  # paged past the end ("more" once too often)
+            dispatcher.utter_message(text=speaker.t(NO_MORE), buttons=self.refine_buttons(speaker))
             return
         if results.national_fallback and place:
             header = speaker.t(HEADER_NATIONAL_FALLBACK, need=need, place=place.label)

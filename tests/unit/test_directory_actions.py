@@ -112,12 +112,12 @@ def test_a_place_the_model_missed_still_answers_where() -> None:
     [ask], state = run(ActionFindService(), "I need a shelter", "find_service", language="en")
     messages, state = run(ActionSuggestTopics(), "Fort Worth", "nlu_fallback", search=state,
                           language="en")  # fmt: skip
-    assert state["place"]["label"] == "Fort Worth, TX"
+    assert "Fort Worth, TX" in messages[0]["text"]  # understood (no sample shelter there)
 
 
 def test_unknown_place_is_asked_again() -> None:
     [ask], state = run(ActionFindService(), "I need a shelter", "find_service", language="en")
-    [again], state = run(ActionFindService(), "Xyzzyville", "inform_place", search=state,
+    [again], state = run(ActionFindService(), "Xyzzyville", "out_of_scope", search=state,
                          language="en")  # fmt: skip
     assert "could not find that place" in again["text"]
 
@@ -127,3 +127,19 @@ def test_confidential_shelters_show_no_address() -> None:
                       "find_service", language="en")  # fmt: skip
     text = "\n".join(m["text"] for m in messages)
     assert "confidential" in text
+
+
+@pytest.mark.parametrize(("text", "intent"), [("skip", "nlu_fallback"), ("no", "deny"),
+                                              ("no sé", "out_of_scope")])  # fmt: skip
+def test_typed_skip_or_no_answers_where(text: str, intent: str) -> None:
+    [ask], state = run(ActionFindService(), "I need a job", "find_service", language="en")
+    messages, state = run(ActionFindService(), text, intent, search=state, language="en")
+    assert state["skip_place"] is True and "National services" in messages[0]["text"]
+
+
+def test_a_place_with_nothing_near_asks_for_another() -> None:
+    [ask], state = run(ActionFindService(), "I need food", "find_service", language="en")
+    [nothing], state = run(ActionFindService(), "Huston", "out_of_scope", search=state,
+                           language="en")  # fmt: skip
+    assert "near Huston, ID" in nothing["text"] and "1-888-373-7888" in nothing["text"]
+    assert state["awaiting"] == "place" and state["place"] is None
