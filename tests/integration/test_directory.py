@@ -120,7 +120,7 @@ def test_hsds_api(stack: RunningStack) -> None:
     service_id = page["contents"][0]["id"]
     status, service = get_json(f"{stack.web_url}/api/services/{service_id}")
     assert status == 200 and service["id"] == service_id and service["organization"]
-    query = "postcode=77002&proximity=10&taxonomy_term_id=haven-need-food"
+    query = "postcode=77002&proximity=15&taxonomy_term_id=haven-need-food"
     status, nearby = get_json(f"{stack.web_url}/api/service_at_locations?{query}")
     assert status == 200 and nearby["total_items"] >= 3
     assert all(
