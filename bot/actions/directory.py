@@ -428,11 +428,12 @@ class ActionFindService(Action):
 async def continue_search(
     dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
 ) -> list[dict[str, Any]] | None:
-    """A message the model did not understand, right after "where?" or "what do you need?",
-    is the answer when it names a place or a need."""
+    """A message the model did not understand, right after "where?", is the answer (a
+    place, or a typo the search asks about again); after "what do you need?" it is the
+    answer when it names a need."""
     awaiting = _state(tracker).get("awaiting")
     text = tracker.latest_message.get("text") or ""
-    if awaiting == "place" and find_place(text, place_only=True) is not None:
+    if awaiting == "place":
         return await ActionFindService().respond(dispatcher, tracker, "inform_place")
     if awaiting == "need" and load_vocabulary().needs(text):
         return await ActionFindService().respond(dispatcher, tracker, "find_service")

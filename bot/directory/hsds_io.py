@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot.db.engine import session_scope
-from bot.directory.models import TABLE_BY_NAME, TABLES
+from bot.directory.models import TABLE_BY_NAME, TABLES, rows_where_in
 from bot.directory.taxonomy import PROFILE_PREFIX, PROFILE_TERMS, taxonomy_rows
 from bot.directory.vocabulary import load_vocabulary
 
@@ -422,13 +422,8 @@ def _check_profile_value(row: dict) -> str | None:
 
 
 def _existing_ids(session: Session, table: str, ids: Iterable[str]) -> set[str]:
-    model = TABLE_BY_NAME[table]
-    ids = list(ids)
-    found: set[str] = set()
-    for start in range(0, len(ids), CHUNK):
-        chunk = ids[start : start + CHUNK]
-        found.update(session.execute(sa.select(model.id).where(model.id.in_(chunk))).scalars())
-    return found
+    rows = rows_where_in(session, TABLE_BY_NAME[table].__table__, "id", ids, columns=("id",))
+    return {row["id"] for row in rows}
 
 
 def check_references(

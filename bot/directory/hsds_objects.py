@@ -12,7 +12,6 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot.directory.models import (
@@ -29,6 +28,7 @@ from bot.directory.models import (
     ServiceAtLocation,
     ServiceCapacity,
     TaxonomyTerm,
+    rows_where_in,
 )
 from bot.directory.taxonomy import profile_term
 
@@ -36,7 +36,7 @@ CONFIDENTIAL_DROPS = ("latitude", "longitude", "description", "transportation")
 
 
 def _plain(row: Any) -> dict[str, Any]:
-    values = dict(row._mapping)
+    values = dict(row)
     for key, value in values.items():
         if isinstance(value, (dt.date, dt.datetime)):
             values[key] = value.isoformat()
@@ -45,12 +45,8 @@ def _plain(row: Any) -> dict[str, Any]:
 
 def _rows(session: Session, model: Any, column: str, ids: list[str]) -> dict[str, list[dict]]:
     grouped: dict[str, list[dict]] = defaultdict(list)
-    ids = [i for i in dict.fromkeys(ids) if i]
-    table = model.__table__
-    for start in range(0, len(ids), 500):
-        statement = sa.select(table).where(table.c[column].in_(ids[start : start + 500]))
-        for row in session.execute(statement.order_by(table.c.id)):
-            grouped[row._mapping[column]].append(_plain(row))
+    for row in rows_where_in(session, model.__table__, column, ids):
+        grouped[row[column]].append(_plain(row))
     return grouped
 
 

@@ -8,7 +8,11 @@ exported from Haven is plain HSDS that any other HSDS tool reads.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from typing import Any
+
 import sqlalchemy as sa
+from sqlalchemy.orm import Session
 
 from bot.db.base import Base
 
@@ -210,3 +214,24 @@ TABLES: tuple[type[Base], ...] = (
     ServiceCapacity,
 )
 TABLE_BY_NAME = {model.__tablename__: model for model in TABLES}
+
+
+IN_CHUNK = 500  # ids per IN (...) query: SQLite caps the number of bound parameters
+
+
+def rows_where_in(
+    session: Session,
+    table: sa.Table,
+    column: str,
+    ids: Iterable[str | None],
+    columns: tuple[str, ...] = (),
+) -> Iterator[Any]:
+    """The rows of ``table`` (only ``columns`` if given) whose ``column`` is one of ``ids``,
+    as mappings ordered by id."""
+    wanted = [i for i in dict.fromkeys(ids) if i]
+    selected = sa.select(*(table.c[name] for name in columns)) if columns else sa.select(table)
+    for start in range(0, len(wanted), IN_CHUNK):
+        chunk = wanted[start : start + IN_CHUNK]
+        statement = selected.where(table.c[column].in_(chunk)).order_by(table.c.id)
+        for row in session.execute(statement):
+            yield row._mapping

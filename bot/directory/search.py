@@ -33,6 +33,7 @@ from bot.directory.models import (
     ServiceArea,
     ServiceAtLocation,
     ServiceCapacity,
+    rows_where_in,
 )
 from bot.directory.taxonomy import NEED_PREFIX, need_term, profile_term
 from bot.i18n.text import fold
@@ -277,11 +278,8 @@ def _national_candidates(session: Session, query: SearchQuery) -> list[_Candidat
 
 def _grouped(session: Session, table: sa.Table, column: str, ids: set[str]) -> dict[str, list]:
     grouped: dict[str, list] = defaultdict(list)
-    ids = [i for i in ids if i]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for row in session.execute(sa.select(table).where(table.c[column].in_(chunk))):
-            grouped[row._mapping[column]].append(row._mapping)
+    for row in rows_where_in(session, table, column, ids):
+        grouped[row[column]].append(row)
     return grouped
 
 

@@ -143,3 +143,10 @@ def test_a_place_with_nothing_near_asks_for_another() -> None:
                            language="en")  # fmt: skip
     assert "near Huston, ID" in nothing["text"] and "1-888-373-7888" in nothing["text"]
     assert state["awaiting"] == "place" and state["place"] is None
+
+
+def test_an_unreadable_reply_to_where_is_asked_again_not_topics() -> None:
+    [ask], state = run(ActionFindService(), "I need food", "find_service", language="en")
+    [again], state = run(ActionSuggestTopics(), "Xyzzyville", "nlu_fallback", search=state,
+                         language="en")  # fmt: skip
+    assert "could not find that place" in again["text"] and state["awaiting"] == "place"
