@@ -23,6 +23,7 @@ import json
 import random
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from bot.db.engine import session_scope
@@ -152,10 +153,7 @@ def queries(count: int, seed: int = 11) -> list[SearchQuery]:
 
 def full_scan(session, query: SearchQuery):
     """Baseline: every service of the need category, distance filtered in Python."""
-    wide = SearchQuery(
-        **{**query.__dict__, "radius_km": 20_000.0, "latitude": query.latitude,
-           "longitude": query.longitude}
-    )  # fmt: skip
+    wide = replace(query, radius_km=20_000.0)
     return [c for c in _local_candidates(session, wide) if c.distance_km <= query.radius_km]
 
 
@@ -188,7 +186,7 @@ def main() -> None:
     import_directory(folder, url)
     seconds = time.perf_counter() - started
     print(f"Re-import (update in place): {seconds:.1f} s = {report.rows / seconds:,.0f} rows/s")
-    assert len(dump_tables(url)["service"]) == args.services + 0
+    assert len(dump_tables(url)["service"]) == args.services
     mix = queries(args.queries)
     timings: dict[str, list[float]] = {"haven search (page of 3)": [], "baseline full scan": []}
     found = 0
