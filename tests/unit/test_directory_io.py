@@ -227,3 +227,15 @@ def test_nested_hsds_json_with_html_and_sql_is_stored_as_text(tmp_path: Path) ->
     tables = dump_tables(url)
     assert tables["address"][0]["location_id"] == "loc-1"
     assert tables["phone"][0]["service_id"] == "svc-1"
+
+
+def test_migrations_match_the_models(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from bot.db.base import metadata
+    from bot.db.engine import get_engine
+
+    url = fresh_db(tmp_path)
+    with get_engine(url).connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), metadata) == []
