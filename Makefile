@@ -6,6 +6,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 HAVEN := $(VENV)/bin/haven
 STAMP := $(VENV)/.installed-stamp
+# pip itself is upgraded at creation (a venv starts with the interpreter's old copy);
+# setuptools stays at the version rasa 3.6.21 pins (70.3.x): see README "Known advisories".
+PIP_VERSION := 26.3
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
@@ -20,6 +23,7 @@ $(STAMP): pyproject.toml constraints.txt
 	  python=$$(scripts/find-python310) || exit 1; \
 	  echo "Creating $(VENV) with $$python"; \
 	  "$$python" -m venv $(VENV); \
+	  $(PY) -m pip install --quiet --disable-pip-version-check --upgrade "pip==$(PIP_VERSION)"; \
 	fi
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -c constraints.txt -e '.[dev]'
 	$(PY) -m pip check

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import urllib.error
 import urllib.request
@@ -22,6 +23,7 @@ def main() -> None:
     Start everything with `haven run` (or `make run`), then chat over Rasa's REST channel
     or with `haven chat`. Configuration comes from HAVEN_* environment variables (README).
     """
+    os.umask(0o077)  # databases, exports, secrets and logs: readable by their owner only
 
 
 @main.command()
@@ -106,15 +108,31 @@ def chat(url: str | None, sender: str | None, language: str | None) -> None:
     "--days", type=int, default=None, help="Age in days (default HAVEN_RETENTION_DAYS, 30)."
 )
 def purge(days: int | None) -> None:
-    """Delete conversations with no activity for the retention period (schedule it daily)."""
+    """Delete conversation events older than the retention period now.
+
+    `haven run` already does this every HAVEN_PURGE_INTERVAL_MINUTES (60); use this command
+    when Haven is not running, or to purge at once after lowering the period.
+    """
     from bot.db.tracker_store import HavenTrackerStore
 
     settings = get_settings()
     days = settings.retention_days if days is None else days
     if days < 0:
         raise click.BadParameter("must be 0 or more", param_hint="--days")
-    removed = HavenTrackerStore().purge_older_than(days)
-    click.echo(f"Purged {removed} conversation(s) inactive for more than {days} day(s).")
+    report = HavenTrackerStore().purge_older_than(days)
+    click.echo(
+        f"Purged {report.events} event(s) older than {days} day(s); "
+        f"{report.conversations} conversation(s) fully removed."
+    )
+
+
+@main.command("api-token")
+@click.option("--minutes", type=click.IntRange(1, 24 * 60), default=5, show_default=True)
+def api_token(minutes: int) -> None:
+    """Print a short-lived token for Rasa's HTTP API (send it as `Authorization: Bearer …`)."""
+    from bot.rasa_api import api_token as make_token
+
+    click.echo(make_token(get_settings(), ttl_seconds=minutes * 60))
 
 
 def _prepare_database(settings) -> None:
@@ -188,15 +206,26 @@ def directory_import(path) -> None:
 
 @directory.command("export")
 @click.argument("destination", type=click.Path(path_type=Path))
-def directory_export(destination) -> None:
-    """Export the directory as HSDS: a data package folder, or tables in one .json file."""
+@click.option(
+    "--include-confidential",
+    is_flag=True,
+    help="Keep confidential locations' street addresses and coordinates (files: owner only).",
+)
+def directory_export(destination, include_confidential: bool) -> None:
+    """Export the directory as HSDS: a data package folder, or tables in one .json file.
+
+    Confidential locations (shelters) are exported without street address, postal code or
+    coordinates unless --include-confidential is given.
+    """
     from bot.db.migrate import upgrade
     from bot.directory.hsds_io import export_directory
 
     settings = get_settings()
     upgrade(settings.database_url)
-    counts = export_directory(destination, settings.database_url)
+    counts = export_directory(destination, settings.database_url, include_confidential)
     click.echo(f"Exported {counts.get('service', 0)} services to {destination}.")
+    if include_confidential:
+        click.echo("Confidential addresses included: keep these files private.")
 
 
 if __name__ == "__main__":

@@ -1,21 +1,60 @@
-"""The bot service process: Haven's custom actions over rasa-sdk (``/webhook``, ``/health``)."""
+"""The bot service process: Haven's custom actions over rasa-sdk (``/webhook``, ``/health``).
+
+Internal only. It binds to 127.0.0.1 whatever ``HAVEN_BIND_HOST`` says (an operator who
+runs actions on another machine sets ``HAVEN_ACTIONS_BIND_HOST``), and every call but
+``/health`` must carry the shared secret that Rasa sends (``endpoints.yml``), so that even a
+wider binding never lets anyone else run an action or read a conversation's state.
+"""
 
 from __future__ import annotations
 
+import hmac
 import logging
 import os
 
-from rasa_sdk.endpoint import run
+from rasa_sdk.endpoint import create_app
+from sanic import Sanic, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
 
 from bot.settings import get_settings
+
+# Rasa sends the whole conversation with each call: larger than any user request.
+MAX_ACTION_CALL_BYTES = 16 * 1024 * 1024
+
+
+def create_service(secret: str) -> Sanic:
+    """The rasa-sdk action server with Haven's shared-secret check and limits."""
+    settings = get_settings()
+    app = create_app("bot.actions", cors_origins=None, auto_reload=False)
+    app.config.REQUEST_MAX_SIZE = MAX_ACTION_CALL_BYTES
+    app.config.KEEP_ALIVE_TIMEOUT = settings.keep_alive_seconds
+    expected = f"Bearer {secret}".encode()
+
+    @app.middleware("request")
+    async def require_secret(request: Request) -> HTTPResponse | None:
+        if request.path == "/health":
+            return None
+        given = (request.headers.get("Authorization") or "").encode()
+        if not hmac.compare_digest(given, expected):
+            return response.json({"error": "not authorised"}, status=401)
+        return None
+
+    return app
 
 
 def main() -> None:
     settings = get_settings()
+    os.umask(0o077)
     logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
-    # Internal only: Rasa calls it server-to-server, so bind to Haven's host and allow no CORS.
-    os.environ["SANIC_HOST"] = settings.bind_host
-    run("bot.actions", port=settings.actions_port, cors_origins=None, auto_reload=False)
+    app = create_service(settings.actions_secret)
+    app.run(
+        host=settings.actions_bind_host,
+        port=settings.actions_port,
+        access_log=False,
+        motd=False,
+        workers=1,
+    )
 
 
 if __name__ == "__main__":

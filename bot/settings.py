@@ -40,6 +40,7 @@ class Settings:
     model_dir: Path
     locales_dir: Path
     bind_host: str
+    actions_bind_host: str
     rasa_port: int
     actions_port: int
     web_port: int
@@ -48,9 +49,14 @@ class Settings:
     redis_url: str
     default_language: str
     max_message_chars: int
+    max_request_bytes: int
+    keep_alive_seconds: int
     retention_days: int
+    purge_interval_minutes: int
     log_level: str
     rasa_token_env: str
+    actions_secret_env: str
+    log_secret_env: str
 
     @property
     def rasa_url(self) -> str:
@@ -62,21 +68,46 @@ class Settings:
 
     @property
     def rasa_token(self) -> str:
-        """The Rasa HTTP API token: HAVEN_RASA_TOKEN, else one generated into var/ once."""
-        if self.rasa_token_env:
-            return self.rasa_token_env
-        return _read_or_create_secret(self.var_dir / "rasa-token")
+        """The secret that signs Rasa HTTP API tokens (JWT): HAVEN_RASA_TOKEN, else one
+        generated into var/ once. It never appears on a command line or in a URL."""
+        return self.rasa_token_env or _read_or_create_secret(self.var_dir / "rasa-token")
+
+    @property
+    def actions_secret(self) -> str:
+        """Shared secret Rasa sends to the bot service: HAVEN_ACTIONS_SECRET, else var/."""
+        return self.actions_secret_env or _read_or_create_secret(self.var_dir / "actions-secret")
+
+    @property
+    def log_secret(self) -> str:
+        """Key of the HMAC that pseudonymises conversation ids in logs (same on every server
+        that shares logs: set HAVEN_LOG_SECRET), else generated into var/ once."""
+        return self.log_secret_env or _read_or_create_secret(self.var_dir / "log-secret")
+
+
+def ensure_private_dir(path: Path) -> Path:
+    """Create ``path`` readable by its owner only (0700); tighten it if it already exists."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = path.stat()
+    if info.st_mode & 0o077 and info.st_uid == os.getuid():
+        path.chmod(0o700)
+    return path
 
 
 def _read_or_create_secret(path: Path) -> str:
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    token = secrets.token_urlsafe(32)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    return token
+    """The secret in ``path``; created (0600, atomically) by whoever asks first."""
+    if not path.exists():
+        ensure_private_dir(path.parent)
+        draft = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+        try:
+            os.link(draft, path)  # fails if another process was first: then use theirs
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip()
 
 
 @lru_cache(maxsize=1)
@@ -90,6 +121,8 @@ def get_settings() -> Settings:
         model_dir=Path(_env("HAVEN_MODEL_DIR", str(root / "models"))),
         locales_dir=root / "locales",
         bind_host=_env("HAVEN_BIND_HOST", "127.0.0.1"),
+        # Internal only: Rasa calls it on the same machine unless an operator says otherwise.
+        actions_bind_host=_env("HAVEN_ACTIONS_BIND_HOST", "127.0.0.1"),
         rasa_port=_env_int("HAVEN_RASA_PORT", 5005),
         actions_port=_env_int("HAVEN_ACTIONS_PORT", 5055),
         web_port=_env_int("HAVEN_WEB_PORT", 8080),
@@ -98,7 +131,14 @@ def get_settings() -> Settings:
         redis_url=_env("HAVEN_REDIS_URL", ""),
         default_language=_env("HAVEN_DEFAULT_LANGUAGE", "en"),
         max_message_chars=_env_int("HAVEN_MAX_MESSAGE_CHARS", 2000),
+        max_request_bytes=_env_int("HAVEN_MAX_REQUEST_BYTES", 64 * 1024),
+        # Longer than any client's or proxy's idle keep-alive (aiohttp 15 s, nginx 60 s), so
+        # a server never closes a connection that a client is about to reuse.
+        keep_alive_seconds=_env_int("HAVEN_KEEP_ALIVE_SECONDS", 75),
         retention_days=_env_int("HAVEN_RETENTION_DAYS", 30),
+        purge_interval_minutes=_env_int("HAVEN_PURGE_INTERVAL_MINUTES", 60),
         log_level=_env("HAVEN_LOG_LEVEL", "INFO").upper(),
         rasa_token_env=_env("HAVEN_RASA_TOKEN", ""),
+        actions_secret_env=_env("HAVEN_ACTIONS_SECRET", ""),
+        log_secret_env=_env("HAVEN_LOG_SECRET", ""),
     )

@@ -2,7 +2,8 @@
 
 Rasa server (channels + HTTP API, NLU components and response generator inside), the bot
 service (custom actions) and the web process. Each one's output is prefixed; Ctrl-C (or
-SIGTERM) stops all three; if one dies, the others are stopped too.
+SIGTERM) stops all three; if one dies, the others are stopped too. While they run, the
+retention purge runs on a timer, so "deleted after N days" holds without a cron job.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 import click
 
 from bot.i18n.catalogs import compile_catalogs
-from bot.settings import Settings
+from bot.settings import Settings, ensure_private_dir
 from bot.training import quiet_tensorflow_env
 
 STOP_TIMEOUT_SECONDS = 15
@@ -51,40 +52,23 @@ def port_in_use(host: str, port: int) -> bool:
 
 
 def services(settings: Settings, model: Path) -> list[Service]:
-    """The three processes and how to check that each is ready."""
+    """The three processes and how to check that each is ready (no secret on any line)."""
     python = sys.executable
     host = settings.bind_host
     return [
         Service(
             name="rasa",
-            command=[
-                python,
-                "-m",
-                "rasa",
-                "run",
-                "--model",
-                str(model),
-                "--enable-api",
-                "--auth-token",
-                settings.rasa_token,
-                "--endpoints",
-                str(settings.project_root / "endpoints.yml"),
-                "--credentials",
-                str(settings.project_root / "credentials.yml"),
-                "--interface",
-                host,
-                "--port",
-                str(settings.rasa_port),
-            ],  # fmt: skip
+            command=[python, "-m", "bot.rasa_server", "--model", str(model)],
             port=settings.rasa_port,
-            health_url=f"http://{host}:{settings.rasa_port}/status?token={settings.rasa_token}",
+            # 200 only once the model is loaded; needs no token.
+            health_url=f"http://{host}:{settings.rasa_port}/webhooks/rest/",
             colour="cyan",
         ),
         Service(
             name="bot",
             command=[python, "-m", "bot.service"],
             port=settings.actions_port,
-            health_url=f"http://{host}:{settings.actions_port}/health",
+            health_url=f"http://{settings.actions_bind_host}:{settings.actions_port}/health",
             colour="green",
         ),
         Service(
@@ -99,9 +83,38 @@ def services(settings: Settings, model: Path) -> list[Service]:
 
 def stack_environment(settings: Settings) -> dict[str, str]:
     env = quiet_tensorflow_env()
-    env["HAVEN_ACTION_ENDPOINT_URL"] = settings.action_endpoint_url
     env["PYTHONUNBUFFERED"] = "1"
     return env
+
+
+def purge_once(settings: Settings) -> str:
+    """Run the retention purge; a one-line summary for the log (counts only)."""
+    from bot.db.tracker_store import HavenTrackerStore
+
+    report = HavenTrackerStore().purge_older_than(settings.retention_days)
+    return (
+        f"Retention: removed {report.events} event(s) older than {settings.retention_days} "
+        f"day(s); {report.conversations} conversation(s) fully removed."
+    )
+
+
+class RetentionTimer(threading.Thread):
+    """Runs the retention purge now and then every ``purge_interval_minutes``."""
+
+    def __init__(self, settings: Settings, report) -> None:
+        super().__init__(name="haven-retention", daemon=True)
+        self.settings = settings
+        self.report = report
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        interval = max(1, self.settings.purge_interval_minutes) * 60
+        while not self.stopped.is_set():
+            try:
+                self.report(purge_once(self.settings))
+            except Exception as error:  # noqa: BLE001 - keep serving; say it failed
+                self.report(f"Retention purge failed ({type(error).__name__}); will retry.")
+            self.stopped.wait(interval)
 
 
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
@@ -130,7 +143,9 @@ class Stack:
 
     def check_ports(self) -> None:
         for service in self.services:
-            if port_in_use(self.settings.bind_host, service.port):
+            settings = self.settings
+            host = settings.actions_bind_host if service.name == "bot" else settings.bind_host
+            if port_in_use(host, service.port):
                 variable = {
                     "rasa": "HAVEN_RASA_PORT",
                     "bot": "HAVEN_ACTIONS_PORT",
@@ -138,7 +153,7 @@ class Stack:
                 }[service.name]
                 raise click.ClickException(
                     f"Port {service.port} ({service.name}) is already in use on "
-                    f"{self.settings.bind_host}. Stop the program using it (is Haven already "
+                    f"{host}. Stop the program using it (is Haven already "
                     f"running?) or set {variable} to a free port."
                 )
 
@@ -155,8 +170,10 @@ class Stack:
         self.check_ports()
         compile_catalogs(self.settings.locales_dir)
         env = stack_environment(self.settings)
-        log_dir = self.settings.var_dir / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
+        ensure_private_dir(self.settings.var_dir)
+        # Create any missing secret once, here, before three processes race to create it.
+        for secret in ("rasa_token", "actions_secret", "log_secret"):
+            getattr(self.settings, secret)
         for service in self.services:
             service.process = subprocess.Popen(
                 service.command,
@@ -223,6 +240,8 @@ class Stack:
                 )
                 return 1
             self.announce()
+            retention = RetentionTimer(self.settings, self._say)
+            retention.start()
             while True:
                 exited = self.first_exited()
                 if exited:
@@ -244,6 +263,11 @@ class Stack:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def _say(self, line: str) -> None:
+        prefix = click.style("[haven]", fg="yellow", bold=True)
+        with self._lock:
+            click.echo(f"{prefix} {line}", file=self.out, color=self.out.isatty() or None)
+
     def announce(self) -> None:
         s = self.settings
         lines = [
@@ -252,8 +276,10 @@ class Stack:
             f"  Chat over REST:  curl -s http://{s.bind_host}:{s.rasa_port}/webhooks/rest/webhook "
             '-H \'Content-Type: application/json\' -d \'{"sender": "me", "message": "hi"}\'',
             "  Chat in this terminal:  .venv/bin/haven chat   (in another terminal)",
-            f"  Health: rasa http://{s.bind_host}:{s.rasa_port}/status (token in var/rasa-token), "
-            f"bot http://{s.bind_host}:{s.actions_port}/health, web http://{s.bind_host}:{s.web_port}/healthz",
+            f"  Ready: rasa http://{s.bind_host}:{s.rasa_port}/webhooks/rest/, "
+            f"bot http://{s.actions_bind_host}:{s.actions_port}/health, "
+            f"web http://{s.bind_host}:{s.web_port}/healthz",
+            "  Rasa HTTP API: Authorization: Bearer $(.venv/bin/haven api-token)",
             "  Stop: Ctrl-C",
             "",
         ]

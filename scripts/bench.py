@@ -1,10 +1,16 @@
 """Throughput, latency and memory of Haven next to a bare `rasa init` assistant (`make bench`).
 
-Both assistants are started in this run on this machine, one after the other (so they do
-not compete for the 2 cores), and get the same load: N concurrent conversations over the
-REST channel, each sending the same short script of messages. Printed: p50/p95 latency,
-messages per second, and the resident memory of every process. The `rasa init` starter
-is Rasa's own default project, the framework's floor here. Never run by the tests.
+Three runs on this machine, one after the other (so they do not compete for the 2 cores),
+each with the same load: N concurrent conversations over the REST channel, each sending
+the same short script of messages:
+
+1. Haven on an empty tracker store;
+2. Haven on a tracker store already holding 10,000 generated conversations (a busy
+   organisation's month), to show that the cost of a message does not grow with them;
+3. the bare `rasa init` starter, Rasa's own default project, the framework's floor here.
+
+Printed: p50/p95 latency, messages per second, and the resident memory of every process.
+Never run by the tests.
 """
 
 from __future__ import annotations
@@ -98,6 +104,65 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300) -> N
     raise SystemExit(f"{url} not healthy after {timeout} s")
 
 
+def seed_conversations(var_dir: Path, count: int) -> int:
+    """Store ``count`` generated conversations (a realistic mix of events, the last 20 days)
+    in a tracker store under ``var_dir``; returns how many events were written."""
+    import random
+    import sqlite3
+
+    from rasa.shared.core.events import (
+        ActionExecuted,
+        BotUttered,
+        SessionStarted,
+        SlotSet,
+        UserUttered,
+    )
+
+    from bot.db.tracker_store import HavenTrackerStore
+
+    database = var_dir / "tracker.db"
+    HavenTrackerStore(url=f"sqlite:///{database}").engine.dispose()  # Rasa's schema, our indexes
+    turns = [
+        ("hi", "greet", "utter_safety_check"),
+        ("yes", "affirm", "utter_menu"),
+        ("what is a T visa", "kb_t_visa", "action_answer_topic"),
+        ("I need a lawyer in Houston", "find_service", "action_find_service"),
+        ("more", "more_results", "action_find_service"),
+        ("thanks", "thanks", "utter_welcome"),
+    ]
+    rows = []
+    rng = random.Random(7)
+    now = time.time()
+    for index in range(count):
+        sender = f"seeded-{index:05d}"
+        stamp = now - rng.uniform(0, 20 * 86400)
+        events = [ActionExecuted("action_session_start"), SessionStarted(),
+                  ActionExecuted("action_listen")]  # fmt: skip
+        for text, intent, action in turns[: rng.randint(2, len(turns))]:
+            guess = {"name": intent, "confidence": 0.93}
+            parse = {"text": text, "intent": guess, "entities": [], "intent_ranking": [guess]}
+            events += [
+                UserUttered(text, parse["intent"], [], parse),
+                SlotSet("language", "en"),
+                ActionExecuted(action),
+                BotUttered("A reply of ordinary length, about two lines on a phone screen. " * 2),
+                ActionExecuted("action_listen"),
+            ]
+        for event in events:
+            stamp += rng.uniform(0.5, 30)
+            event.timestamp = stamp
+            data = event.as_dict()
+            rows.append((sender, data["event"], stamp, data.get("parse_data", {}).get(
+                "intent", {}).get("name"), data.get("name"), json.dumps(data)))  # fmt: skip
+    with sqlite3.connect(database) as connection:
+        connection.executemany(
+            "INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            rows,
+        )
+    return len(rows)
+
+
 def bare_rasa_model() -> tuple[Path, Path]:
     """The `rasa init` starter project, created and trained once (cached under var/bench/)."""
     project = BENCH_DIR / "rasa-init"
@@ -183,6 +248,9 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="times each conversation repeats the script"
     )
+    parser.add_argument(
+        "--stored", type=int, default=10_000, help="conversations already stored in run 2"
+    )
     args = parser.parse_args()
     BENCH_DIR.mkdir(parents=True, exist_ok=True)
     settings = get_settings()
@@ -191,26 +259,34 @@ def main() -> None:
         raise SystemExit("No current Haven model: run `make train` first.")
     project, bare_model = bare_rasa_model()
 
-    shutil.rmtree(BENCH_DIR / "haven-var", ignore_errors=True)  # fresh conversations each run
-    haven_port = free_port()
-    haven_env = {
-        **quiet_tensorflow_env(),
-        "HAVEN_RASA_PORT": str(haven_port),
-        "HAVEN_ACTIONS_PORT": str(free_port()),
-        "HAVEN_WEB_PORT": str(free_port()),
-        "HAVEN_VAR_DIR": str(BENCH_DIR / "haven-var"),
-        "HAVEN_RASA_TOKEN": "bench",
-    }
-    haven = run_assistant(
-        "Haven",
-        [sys.executable, "-m", "bot.cli", "run", "--no-train"],
-        ROOT,
-        haven_env,
-        haven_port,
-        f"http://127.0.0.1:{haven_port}/status?token=bench",
-        args.concurrency,
-        args.rounds,
-    )
+    runs = []
+    for label, conversations in (("Haven", 0), ("Haven 10k", args.stored)):
+        var_dir = BENCH_DIR / "haven-var"
+        shutil.rmtree(var_dir, ignore_errors=True)  # fresh conversations each run
+        var_dir.mkdir(parents=True)
+        if conversations:
+            written = seed_conversations(var_dir, conversations)
+            print(f"Stored {conversations:,} generated conversations ({written:,} events).")
+        haven_port = free_port()
+        haven_env = {
+            **quiet_tensorflow_env(),
+            "HAVEN_RASA_PORT": str(haven_port),
+            "HAVEN_ACTIONS_PORT": str(free_port()),
+            "HAVEN_WEB_PORT": str(free_port()),
+            "HAVEN_VAR_DIR": str(var_dir),
+        }
+        runs.append(
+            run_assistant(
+                label,
+                [sys.executable, "-m", "bot.cli", "run", "--no-train"],
+                ROOT,
+                haven_env,
+                haven_port,
+                f"http://127.0.0.1:{haven_port}/webhooks/rest/",
+                args.concurrency,
+                args.rounds,
+            )
+        )
     bare_port = free_port()
     bare = run_assistant(
         "rasa init",
@@ -234,28 +310,41 @@ def main() -> None:
         args.concurrency,
         args.rounds,
     )
-    report(haven, bare, args)
+    report(runs[0], runs[1], bare, args)
 
 
-def report(haven: Result, bare: Result, args: argparse.Namespace) -> None:
-    rows = [
-        ("p50 latency (ms)", haven.percentile(0.50), bare.percentile(0.50)),
-        ("p95 latency (ms)", haven.percentile(0.95), bare.percentile(0.95)),
-        ("messages per second", haven.throughput, bare.throughput),
-        ("messages sent", len(haven.latencies), len(bare.latencies)),
-        ("errors / empty replies", haven.errors, bare.errors),
-    ]
+def report(haven: Result, stored: Result, bare: Result, args: argparse.Namespace) -> None:
+    def figures(result: Result) -> tuple[float, ...]:
+        return (
+            result.percentile(0.50),
+            result.percentile(0.95),
+            result.throughput,
+            len(result.latencies),
+            result.errors,
+        )
+
+    labels = ("p50 latency (ms)", "p95 latency (ms)", "messages per second", "messages sent",
+              "errors / empty replies")  # fmt: skip
     print(f"\n{args.concurrency} concurrent conversations, same script, same machine, this run:\n")
-    print(f"{'':26}{'Haven':>12}{'rasa init':>12}{'Haven/init':>12}")
-    for label, mine, theirs in rows:
+    print(
+        f"{'':24}{'Haven':>10}{'Haven 10k':>11}{'10k/empty':>11}{'rasa init':>11}{'Haven/init':>12}"
+    )
+    for label, mine, busy, theirs in zip(
+        labels, figures(haven), figures(stored), figures(bare), strict=True
+    ):
+        busy_ratio = f"{busy / mine:.2f}×" if mine else "-"
         ratio = f"{mine / theirs:.2f}×" if theirs else "-"
-        print(f"{label:26}{mine:12.1f}{theirs:12.1f}{ratio:>12}")
+        print(f"{label:24}{mine:10.1f}{busy:11.1f}{busy_ratio:>11}{theirs:11.1f}{ratio:>12}")
     print("\nResident memory (MB):")
-    for name, result in (("Haven", haven), ("rasa init", bare)):
+    for name, result in (("Haven", haven), ("Haven 10k", stored), ("rasa init", bare)):
         parts = ", ".join(f"{proc} {mb:.0f}" for proc, mb in result.memory_mb.items())
         print(f"  {name:10} total {sum(result.memory_mb.values()):.0f}: {parts}")
     verdict = haven.throughput >= bare.throughput and haven.percentile(0.5) <= bare.percentile(0.5)
     print(f"\nTarget (msg/s ≥ 1.0× and p50 ≤ 1.0× the starter): {'met' if verdict else 'NOT met'}")
+    steady = stored.throughput >= 0.9 * haven.throughput
+    steady = steady and stored.percentile(0.5) <= 1.1 * haven.percentile(0.5)
+    print(f"With {args.stored:,} stored conversations, within 10% of empty: "
+          f"{'yes' if steady else 'NO'}")  # fmt: skip
     summary = {
         r.name: {
             "p50_ms": r.percentile(0.5),
@@ -264,7 +353,7 @@ def report(haven: Result, bare: Result, args: argparse.Namespace) -> None:
             "errors": r.errors,
             "rss_mb": r.memory_mb,
         }
-        for r in (haven, bare)
+        for r in (haven, stored, bare)
     }
     (BENCH_DIR / "results.json").write_text(json.dumps(summary, indent=2))
     print(f"Saved {BENCH_DIR / 'results.json'}")

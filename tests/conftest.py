@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -62,6 +63,25 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"{url} not healthy after {timeout} s")
 
 
+EXPIRED_SENDER = "expired-conversation"
+TEST_TOKEN = "test-secret-that-signs-rasa-api-tokens-0123456789"
+
+
+def seed_expired_conversation(var_dir: Path) -> None:
+    """A conversation 40 days old in the stack's tracker store: the retention timer of
+    `haven run` must remove it without anyone running `haven purge`."""
+    from rasa.shared.core.events import ActionExecuted, UserUttered
+    from rasa.shared.core.trackers import DialogueStateTracker
+
+    from bot.db.tracker_store import HavenTrackerStore
+
+    old = time.time() - 40 * 86400
+    events = [ActionExecuted("action_listen", timestamp=old), UserUttered("hi", timestamp=old)]
+    store = HavenTrackerStore(url=f"sqlite:///{var_dir}/tracker.db")
+    asyncio.run(store.save(DialogueStateTracker.from_events(EXPIRED_SENDER, events)))
+    store.engine.dispose()
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     """Start the real three processes once per test session; Ctrl-C must stop all three."""
@@ -75,9 +95,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         **os.environ,
         **{k: str(v) for k, v in ports.items()},
         "HAVEN_VAR_DIR": str(var_dir),
-        "HAVEN_RASA_TOKEN": "test-token",
+        "HAVEN_RASA_TOKEN": TEST_TOKEN,
         "HAVEN_RETENTION_DAYS": "30",
+        # Asking for debug logs must not make any process log what users write.
+        "LOG_LEVEL": "DEBUG",
+        "HAVEN_LOG_LEVEL": "DEBUG",
     }
+    seed_expired_conversation(var_dir)
     log_path = var_dir / "stack.log"
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -94,11 +118,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         actions_url=f"http://127.0.0.1:{ports['HAVEN_ACTIONS_PORT']}",
         web_url=f"http://127.0.0.1:{ports['HAVEN_WEB_PORT']}",
         var_dir=var_dir,
-        token="test-token",
+        token=TEST_TOKEN,
         env=env,
     )
     try:
-        _wait_for(f"{running.rasa_url}/status?token=test-token", process, timeout=240)
+        _wait_for(f"{running.rasa_url}/webhooks/rest/", process, timeout=240)
         _wait_for(f"{running.actions_url}/health", process, timeout=30)
         _wait_for(f"{running.web_url}/healthz", process, timeout=30)
     except Exception:

@@ -30,10 +30,12 @@ from bot.actions.rights import (
 from bot.db.engine import session_scope
 from bot.directory.geocode import Place, find_place
 from bot.directory.payloads import (
+    AWAITING_SLOT,
     FIND_SERVICE,
     MORE_RESULTS,
     OTHER_NEEDS,
     REQUEST_HUMAN,
+    SEARCH_SLOT,
     need_payload,
     refine_payload,
     skip_place_payload,
@@ -44,8 +46,6 @@ from bot.i18n.catalogs import N_
 from bot.i18n.text import fold
 from bot.settings import get_settings
 
-SEARCH_SLOT = "search"
-AWAITING_SLOT = "search_awaiting"
 PAGE_SIZE = 3
 FIRST_NEEDS = (
     "emergency_shelter", "food", "legal_aid", "medical", "mental_health", "employment",

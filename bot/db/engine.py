@@ -1,7 +1,9 @@
-"""Haven's application database: one SQLAlchemy engine per URL and a session helper.
+"""Haven's databases: one SQLAlchemy engine per URL and a session helper.
 
-SQLite (the default, ``var/haven.db``) gets a write-ahead log, foreign keys and a pool of
-open connections; PostgreSQL is used as configured by ``HAVEN_DATABASE_URL``.
+SQLite (the default, ``var/haven.db`` and the tracker store's ``var/tracker.db``) gets one
+setup for both: a private directory and files readable by their owner only, a
+write-ahead log, foreign keys and a pool of open connections. PostgreSQL is used as
+configured by ``HAVEN_DATABASE_URL`` / ``HAVEN_TRACKER_STORE_URL``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.settings import get_settings
+from bot.settings import ensure_private_dir, get_settings
+
+SQLITE_FILE_SUFFIXES = ("", "-wal", "-shm", "-journal")
 
 
 def _sqlite_pragmas(connection: Any, record: Any) -> None:
@@ -27,23 +31,47 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
     cursor.close()
 
 
+def is_sqlite_file(url: str) -> bool:
+    parsed = sa.engine.make_url(url)
+    return parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:")
+
+
+def prepare_sqlite_file(url: str) -> None:
+    """A private directory for a SQLite file, and the file (if it exists) owner-only."""
+    if not is_sqlite_file(url):
+        return
+    database = Path(sa.engine.make_url(url).database)
+    ensure_private_dir(database.parent)
+    for suffix in SQLITE_FILE_SUFFIXES:
+        path = database.with_name(database.name + suffix)
+        if path.exists() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+
+
+def sqlite_engine(url: str, **options: Any) -> Engine:
+    """A pooled, write-ahead-logged SQLite engine with foreign keys on (both databases).
+
+    SQLAlchemy 1.4 would give file-based SQLite a NullPool (a new connection per query) and
+    the default journal syncs the disk on every commit; both cost throughput for nothing.
+    """
+    prepare_sqlite_file(url)
+    engine = sa.create_engine(
+        url,
+        poolclass=sa.pool.QueuePool,
+        pool_size=5,
+        connect_args={"check_same_thread": False},
+        **options,
+    )
+    sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
 @functools.lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: the configured app database), created once."""
     url = url or get_settings().database_url
-    parsed = sa.engine.make_url(url)
-    if parsed.drivername.startswith("sqlite"):
-        if parsed.database not in (None, "", ":memory:"):
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(
-            url,
-            future=True,
-            poolclass=sa.pool.QueuePool,
-            pool_size=5,
-            connect_args={"check_same_thread": False},
-        )
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
-        return engine
+    if sa.engine.make_url(url).drivername.startswith("sqlite"):
+        return sqlite_engine(url, future=True)
     return sa.create_engine(url, future=True, pool_pre_ping=True)
 
 

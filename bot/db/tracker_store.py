@@ -6,13 +6,26 @@ asked for it: Rasa saves the tracker at the end of every request, and a row dele
 So ``action_delete_my_data`` only sets the ``delete_requested`` slot, and this store, when it
 is asked to save a tracker with that slot set, deletes every stored event of the sender
 instead. That runs at the end of the request, inside Rasa's per-conversation lock, so
-nothing is written back. The next message starts a new, empty conversation.
+nothing is written back. The next message starts a new, empty conversation. A delete that
+fails (a locked or unreachable database) is retried; if it still fails, nothing of the
+request is saved and the failure is reported to the channel that is ``watching_deletions``
+(a context variable of the request's task: Rasa swallows exceptions from ``save`` and would
+keep the tracker in memory instead), which tells the user instead of confirming.
+
+Retention (``purge_older_than``) removes events by age: every event older than the period
+goes, except those of a session that is still going on, which go when it ends (deleting
+inside a live session would make Rasa write them back; see ``save``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,11 +34,42 @@ from rasa.core.tracker_store import SQLTrackerStore
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.db.engine import prepare_sqlite_file, sqlite_engine
 from bot.settings import get_settings
 
 logger = logging.getLogger(__name__)
 
 DELETE_REQUESTED_SLOT = "delete_requested"
+INDEXES = {
+    "ix_events_sender_id_timestamp": "sender_id, timestamp",  # a conversation's events
+    "ix_events_timestamp": "timestamp",  # the retention purge
+}
+DELETE_ATTEMPTS = 3
+DELETE_RETRY_SECONDS = 0.5  # then 1 s: a locked SQLite file or a database failover
+
+
+class DeletionFailed(RuntimeError):
+    """A requested deletion could not be done; the conversation is still stored."""
+
+
+_failed_deletions: ContextVar[list[str] | None] = ContextVar("haven_failed_deletions", default=None)
+
+
+@contextmanager
+def watching_deletions() -> Iterator[list[str]]:
+    """Collect the conversations whose requested deletion failed while handling a request."""
+    failed: list[str] = []
+    token = _failed_deletions.set(failed)
+    try:
+        yield failed
+    finally:
+        _failed_deletions.reset(token)
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    events: int  # rows removed
+    conversations: int  # conversations with nothing left
 
 
 def _url_parts(url: str) -> dict[str, Any]:
@@ -42,22 +86,6 @@ def _url_parts(url: str) -> dict[str, Any]:
     }
 
 
-def ensure_sqlite_directory(url: str) -> None:
-    """Create the directory of a SQLite database file (var/ on a fresh checkout)."""
-    parsed = sa.engine.make_url(url)
-    if parsed.drivername.startswith("sqlite") and parsed.database not in (None, "", ":memory:"):
-        from pathlib import Path
-
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-
-
-def _sqlite_pragmas(connection: Any, record: Any) -> None:
-    cursor = connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()
-
-
 class HavenTrackerStore(SQLTrackerStore):
     """SQL tracker store that honours "delete my data" and can purge old conversations."""
 
@@ -69,39 +97,54 @@ class HavenTrackerStore(SQLTrackerStore):
         **kwargs: Any,
     ) -> None:
         url = url or get_settings().tracker_store_url
-        ensure_sqlite_directory(url)
+        prepare_sqlite_file(url)
         kwargs = {k: v for k, v in kwargs.items() if k not in {"host", "dialect", "db"}}
         super().__init__(domain=domain, event_broker=event_broker, **_url_parts(url), **kwargs)
         if self.engine.dialect.name == "sqlite":
             self._use_pooled_sqlite_engine(url)
-        index = sa.Index(
-            "ix_events_sender_id_timestamp", self.SQLEvent.sender_id, self.SQLEvent.timestamp
-        )
-        index.create(self.engine, checkfirst=True)
+        # Plain DDL, not sa.Index objects: those would attach to Rasa's shared table
+        # definition and make the next store's create_all try to build them twice.
+        with self.engine.begin() as connection:
+            for name, columns in INDEXES.items():
+                connection.execute(
+                    sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON events ({columns})")
+                )
 
     def _use_pooled_sqlite_engine(self, url: str) -> None:
-        """Keep SQLite connections open and write-ahead logged.
-
-        SQLAlchemy 1.4 gives file-based SQLite a NullPool (a new connection per query) and
-        the default journal syncs the disk on every commit; Rasa writes a conversation on
-        every message, so both cost throughput for nothing.
-        """
+        """Haven's SQLite setup (``bot.db.engine.sqlite_engine``) instead of Rasa's NullPool."""
         self.engine.dispose()
-        self.engine = sa.create_engine(
-            url,
-            poolclass=sa.pool.QueuePool,
-            pool_size=5,
-            connect_args={"check_same_thread": False},
-        )
-        sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.engine = sqlite_engine(url)
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
+        prepare_sqlite_file(url)  # the file Rasa just created: owner-only
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         if tracker.get_slot(DELETE_REQUESTED_SLOT):
-            deleted = self.delete_conversation(tracker.sender_id)
-            logger.info("Deleted a conversation on request (%d events)", deleted)
+            try:
+                await self.delete_with_retries(tracker.sender_id)
+            except DeletionFailed:
+                failed = _failed_deletions.get()
+                if failed is not None:
+                    failed.append(tracker.sender_id)
+                logger.error("A requested deletion failed; the conversation is still stored")
             return
         await super().save(tracker)
+
+    async def delete_with_retries(self, sender_id: str) -> int:
+        """Delete a conversation, retrying a failed attempt; ``DeletionFailed`` at the end."""
+        for attempt in range(1, DELETE_ATTEMPTS + 1):
+            try:
+                deleted = await asyncio.to_thread(self.delete_conversation, sender_id)
+            except sa.exc.SQLAlchemyError as error:
+                logger.warning(
+                    "Deleting a conversation failed (attempt %d of %d): %s",
+                    attempt, DELETE_ATTEMPTS, type(error).__name__,
+                )  # fmt: skip
+                if attempt < DELETE_ATTEMPTS:
+                    await asyncio.sleep(DELETE_RETRY_SECONDS * attempt)
+                continue
+            logger.info("Deleted a conversation on request (%d events)", deleted)
+            return deleted
+        raise DeletionFailed("the conversation could not be deleted; it is still stored")
 
     def delete_conversation(self, sender_id: str) -> int:
         """Remove every stored event of one conversation; returns how many rows went."""
@@ -114,22 +157,32 @@ class HavenTrackerStore(SQLTrackerStore):
             session.commit()
         return int(deleted or 0)
 
-    def purge_older_than(self, days: int, now: float | None = None) -> int:
-        """Delete conversations whose latest event is older than ``days``; returns how many."""
+    def purge_older_than(self, days: float, now: float | None = None) -> PurgeReport:
+        """Delete every event older than ``days`` that is not part of a live session."""
         cutoff = (now if now is not None else time.time()) - days * 86400
-        event = self.SQLEvent
+        events = self.SQLEvent.__table__
+        later = events.alias("later")
+        session_started = (
+            sa.select(sa.func.max(later.c.timestamp))
+            .where(later.c.sender_id == events.c.sender_id, later.c.type_name == "session_started")
+            .scalar_subquery()
+        )
+        last_event = (
+            sa.select(sa.func.max(later.c.timestamp))
+            .where(later.c.sender_id == events.c.sender_id)
+            .scalar_subquery()
+        )
         with self.session_scope() as session:
-            stale = (
-                session.query(event.sender_id)
-                .group_by(event.sender_id)
-                .having(sa.func.max(event.timestamp) < cutoff)
-                .all()
-            )
-            senders = [row[0] for row in stale]
-            for start in range(0, len(senders), 500):
-                chunk = senders[start : start + 500]
-                session.query(event).filter(event.sender_id.in_(chunk)).delete(
-                    synchronize_session=False
+            stale = session.execute(
+                sa.select(sa.func.count(sa.distinct(events.c.sender_id))).where(
+                    events.c.timestamp < cutoff, last_event < cutoff
                 )
+            ).scalar()
+            removed = session.execute(
+                events.delete().where(
+                    events.c.timestamp < cutoff,
+                    sa.or_(events.c.timestamp < session_started, last_event < cutoff),
+                )
+            ).rowcount
             session.commit()
-        return len(senders)
+        return PurgeReport(events=int(removed or 0), conversations=int(stale or 0))

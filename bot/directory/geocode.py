@@ -23,6 +23,7 @@ CITY_RADIUS_KM = 40.0  # about 25 miles: "near" for a city or ZIP
 STATE_RADIUS_KM = 500.0
 MAJOR_CITY_ZIPS = 15  # a city this size is recognised anywhere in a sentence
 TOKEN = re.compile(r"[a-z0-9]+")
+MAX_TOKENS = 400  # words of a message the place finder reads (a long message is cut first)
 
 STATES = {
     "AL": "Alabama", "AK": "Alaska", "AZ": "Arizona", "AR": "Arkansas", "CA": "California",
@@ -192,13 +193,25 @@ def geocode_city(name: str, state: str | None = None) -> Place | None:
     )
 
 
+def local_names(city: str, state: str) -> frozenset[str]:
+    """A city's folded name and every county it lies in: the names a service area or a
+    search near a place may use for it ("houston", "harris", "fort bend", "montgomery")."""
+    key = CITY_ALIASES.get(fold(city), fold(city))
+    counties = _index().counties.get((key, (state or "").strip().upper()), Counter())
+    return frozenset((key, *counties))
+
+
+@functools.lru_cache(maxsize=1)
+def _state_names() -> dict[str, str]:
+    """Folded state name, alias or code → state code."""
+    names = {fold(full): code for code, full in STATES.items()}
+    names.update(STATE_ALIASES)
+    names.update({code.lower(): code for code in STATES})
+    return names
+
+
 def state_code(name: str) -> str | None:
-    folded = fold(name)
-    if folded.upper() in STATES:
-        return folded.upper()
-    if folded in STATE_ALIASES:
-        return STATE_ALIASES[folded]
-    return next((code for code, full in STATES.items() if fold(full) == folded), None)
+    return _state_names().get(fold(name))
 
 
 def geocode_state(name: str) -> Place | None:
@@ -247,7 +260,7 @@ def find_place(text: str, *, place_only: bool = False) -> Place | None:
         if place:
             return place
     index = _index()
-    tokens = TOKEN.findall(fold(text).replace(".", ""))
+    tokens = TOKEN.findall(fold(text).replace(".", ""))[:MAX_TOKENS]
     best: tuple[int, Place] | None = None
     for size in range(min(index.longest_city, len(tokens)), 0, -1):
         for start in range(len(tokens) - size + 1):

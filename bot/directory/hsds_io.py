@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot.db.engine import session_scope
+from bot.directory.confidential import confidential_ids, redact
 from bot.directory.models import TABLE_BY_NAME, TABLES, rows_where_in
 from bot.directory.taxonomy import PROFILE_PREFIX, PROFILE_TERMS, taxonomy_rows
 from bot.directory.vocabulary import load_vocabulary
@@ -170,10 +172,12 @@ def _read_package(folder: Path, problems: list[Problem], skipped: list[str]) -> 
     else:
         for path in sorted(folder.glob("*.csv")):
             table = _table_name(path.name)
-            if table is None:
+            if folder.resolve() not in path.resolve().parents:  # a symlink out of the folder
+                problems.append(Problem(path.name, "-", None, "is outside the package"))
+            elif table is None:
                 skipped.append(path.name)
             else:
-                resources.append((table, path))
+                resources.append((table, path.resolve()))
     if not resources and not problems:
         problems.append(Problem(folder.name, "-", None, "has no HSDS tables (CSV files)"))
     rows: list[RawRow] = []
@@ -546,36 +550,62 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def dump_tables(url: str | None = None) -> dict[str, list[dict]]:
-    """Every directory row, table by table, ordered by id (plain Python values)."""
+def dump_tables(
+    url: str | None = None, include_confidential: bool = False
+) -> dict[str, list[dict]]:
+    """Every directory row, table by table, ordered by id (plain Python values); confidential
+    locations and their addresses redacted unless ``include_confidential``."""
     with session_scope(url) as session:
-        return {
+        tables = {
             model.__tablename__: [
                 dict(row._mapping)
                 for row in session.execute(sa.select(model.__table__).order_by(model.id))
             ]
             for model in TABLES
         }
+        secret = (
+            set()
+            if include_confidential
+            else confidential_ids(session, [row["id"] for row in tables["location"]])
+        )
+    for index, row in enumerate(tables["location"]):
+        if row["id"] in secret:
+            tables["location"][index], _ = redact(row, [])
+    for index, row in enumerate(tables["address"]):
+        if row["location_id"] in secret:
+            _, (tables["address"][index],) = redact({}, [row])
+    return tables
 
 
-def export_directory(destination: Path, url: str | None = None) -> dict[str, int]:
-    """Write the directory as an HSDS data package folder, or as tables in one ``.json``."""
-    tables = dump_tables(url)
+def export_directory(
+    destination: Path, url: str | None = None, include_confidential: bool = False
+) -> dict[str, int]:
+    """Write the directory as an HSDS data package folder, or as tables in one ``.json``.
+
+    Confidential locations lose their street address, postal code, coordinates and notes
+    unless ``include_confidential``; then every file written is readable by its owner only.
+    """
+    tables = dump_tables(url, include_confidential)
     destination = Path(destination)
+    private = include_confidential
     if destination.suffix.lower() == ".json":
         destination.parent.mkdir(parents=True, exist_ok=True)
         data = {
             table: [{key: _cell(value) for key, value in row.items()} for row in rows]
             for table, rows in tables.items()
         }
+        _write_private(destination, private)
         destination.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", "utf-8")
         return {table: len(rows) for table, rows in tables.items()}
-    destination.mkdir(parents=True, exist_ok=True)
+    destination.mkdir(mode=0o700 if private else 0o777, parents=True, exist_ok=True)
+    if private:
+        destination.chmod(0o700)
     resources = []
     for model in TABLES:
         table = model.__tablename__
         columns = [column.name for column in model.__table__.columns]
         filename = FILE_NAMES[table]
+        _write_private(destination / filename, private)
         with (destination / filename).open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(columns)
@@ -593,5 +623,13 @@ def export_directory(destination: Path, url: str | None = None) -> dict[str, int
         "created": dt.datetime.now(dt.timezone.utc).replace(microsecond=0).isoformat(),
         "resources": resources,
     }
+    _write_private(destination / "datapackage.json", private)
     (destination / "datapackage.json").write_text(json.dumps(package, indent=1) + "\n", "utf-8")
     return {table: len(rows) for table, rows in tables.items()}
+
+
+def _write_private(path: Path, private: bool) -> None:
+    """Before writing ``path``: when ``private``, create it (or tighten it) to mode 0600."""
+    if private:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+        path.chmod(0o600)

@@ -1,9 +1,9 @@
 """HSDS 3.0 JSON objects (a service with its organization, locations, phones, schedules…)
-built from the tables for the read API, with confidential locations stripped.
+built from the tables for the read API, with confidential locations redacted.
 
-A location marked ``haven-profile-address_confidential`` keeps its id and name but loses
-its addresses, coordinates, description and transport notes: the HSDS API is public, and a
-survivors' shelter address must never leave Haven.
+A confidential location keeps its id, name, city and state but loses its street address,
+postal code, coordinates, description and transport notes (``bot.directory.confidential``):
+the HSDS API is public, and a survivors' shelter must never be located through it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bot.directory.confidential import confidential_ids, redact
 from bot.directory.models import (
     Address,
     Attribute,
@@ -30,9 +31,6 @@ from bot.directory.models import (
     TaxonomyTerm,
     rows_where_in,
 )
-from bot.directory.taxonomy import profile_term
-
-CONFIDENTIAL_DROPS = ("latitude", "longitude", "description", "transportation")
 
 
 def _plain(row: Any) -> dict[str, Any]:
@@ -67,34 +65,19 @@ def _attributes(session: Session, entity: str, ids: list[str]) -> dict[str, list
     return out
 
 
-def confidential_locations(session: Session, location_ids: list[str]) -> set[str]:
-    attributes = _attributes(session, "location", location_ids)
-    return {
-        location_id
-        for location_id, items in attributes.items()
-        if any(
-            a["taxonomy_term_id"] == profile_term("address_confidential")
-            and (a["value"] or "").lower() == "true"
-            for a in items
-        )
-    }
-
-
 def location_objects(session: Session, ids: list[str]) -> dict[str, dict]:
     locations = _by_id(session, Location, ids)
-    secret = confidential_locations(session, ids)
+    secret = confidential_ids(session, ids)
     addresses = _rows(session, Address, "location_id", ids)
     phones = _rows(session, Phone, "location_id", ids)
     languages = _rows(session, Language, "location_id", ids)
     attributes = _attributes(session, "location", ids)
     out = {}
     for location_id, location in locations.items():
-        obj = dict(location)
+        obj, shown_addresses = dict(location), addresses.get(location_id, [])
         if location_id in secret:
-            obj.update({key: None for key in CONFIDENTIAL_DROPS})
-            obj["addresses"] = []
-        else:
-            obj["addresses"] = addresses.get(location_id, [])
+            obj, shown_addresses = redact(obj, shown_addresses)
+        obj["addresses"] = shown_addresses
         obj["phones"] = phones.get(location_id, [])
         obj["languages"] = languages.get(location_id, [])
         obj["attributes"] = attributes.get(location_id, [])

@@ -1,10 +1,19 @@
-"""The button payloads the directory search shows (and so the channels let through)."""
+"""The directory search's conversation names: its slots and the button payloads it shows
+(and so the channels let through)."""
 
 from __future__ import annotations
 
 import json
 
 from bot.directory.vocabulary import Vocabulary
+
+SEARCH_SLOT = "search"  # the search in progress: need, place, filters, page
+AWAITING_SLOT = "search_awaiting"  # what it asked for ("need", "place"); rules can see it
+# Intents that carry on a search; any other one ends it (and so forgets its place).
+SEARCH_INTENTS = frozenset(
+    "find_service inform_place refine_search more_results more affirm deny request_human "
+    "crisis nlu_fallback out_of_scope no_text choose_language thanks".split()
+)
 
 FIND_SERVICE = "/find_service"
 MORE_RESULTS = "/more_results"

@@ -4,8 +4,9 @@ One indexed SQL query finds the candidate services at locations (need category, 
 box around the place, language, population, cost, capacity, free text); their details are
 then fetched in a few batched queries and ranked in Python by distance, language match,
 trafficking specialisation and freshness. When nothing local matches, national resources
-answer, marked as national. Confidential addresses never leave this module: a result for a
-confidential location has no address, no coordinates and no distance.
+answer, marked as national. Confidential locations take no part in any distance, box or
+radius: they are found by city, county or state only (``bot.directory.confidential``), and
+a result for one has no address, no coordinates and no distance.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from bot.directory.confidential import confidential_ids, is_confidential, matches_place
 from bot.directory.geocode import STATES, timezone_for
 from bot.directory.models import (
     Address,
@@ -225,6 +227,7 @@ def _local_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
         statement = statement.where(
             loc.c.latitude.between(query.latitude - dlat, query.latitude + dlat),
             loc.c.longitude.between(query.longitude - dlon, query.longitude + dlon),
+            sa.not_(is_confidential(loc.c.id)),
         )
     candidates = []
     for service_id, sal_id, location_id, latitude, longitude in session.execute(statement):
@@ -235,8 +238,31 @@ def _local_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
                 continue
         candidates.append(_Candidate(service_id, sal_id, location_id, distance))
     if query.located and query.state:
+        candidates += _confidential_candidates(session, query)
         candidates += _area_candidates(session, query, {c.service_id for c in candidates})
     return candidates
+
+
+def _confidential_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
+    """Confidential locations near the query's place, by city, county or state: no geometry."""
+    s, sal, loc = Service.__table__, ServiceAtLocation.__table__, Location.__table__
+    address = Address.__table__
+    statement = (
+        sa.select(s.c.id, sal.c.id, loc.c.id, address.c.city, address.c.state_province)
+        .select_from(s.join(sal, sal.c.service_id == s.c.id))
+        .join(loc, loc.c.id == sal.c.location_id)
+        .join(address, address.c.location_id == loc.c.id)
+        .where(
+            *_service_filters(query, s),
+            is_confidential(loc.c.id),
+            sa.func.upper(address.c.state_province) == (query.state or "").upper(),
+        )
+    )
+    found: dict[tuple[str, str], _Candidate] = {}
+    for service_id, sal_id, location_id, city, state in session.execute(statement):
+        if matches_place(city, state, query.state, query.areas):
+            found.setdefault((service_id, sal_id), _Candidate(service_id, sal_id, location_id))
+    return list(found.values())
 
 
 def _serves(area_name: str, query: SearchQuery) -> bool:
@@ -356,15 +382,8 @@ def _load_details(session: Session, candidates: list[_Candidate], query: SearchQ
             .where(Service.id.in_(list(service_ids)[start : start + 500]))
         )
     }
-    attr = Attribute.__table__
-    service_attrs = _grouped(session, attr, "link_id", service_ids)
-    confidential = {
-        row["link_id"]
-        for rows in _grouped(session, attr, "link_id", location_ids).values()
-        for row in rows
-        if row["taxonomy_term_id"] == profile_term("address_confidential")
-        and (row["value"] or "").lower() == "true"
-    }
+    service_attrs = _grouped(session, Attribute.__table__, "link_id", service_ids)
+    confidential = confidential_ids(session, location_ids)
     languages = _grouped(session, Language.__table__, "service_id", service_ids)
     service_hours = _grouped(session, Schedule.__table__, "service_id", service_ids)
     sal_hours = _grouped(session, Schedule.__table__, "service_at_location_id", sal_ids)
@@ -513,8 +532,9 @@ def list_service_ids(
 def list_service_at_location_ids(
     session: Session, query: SearchQuery, offset: int, limit: int
 ) -> tuple[list[str], int]:
-    """Service-at-location ids for the query, nearest first when it has coordinates."""
+    """Service-at-location ids for the query, nearest first when it has coordinates (places
+    without a distance, such as confidential ones, after them, by id)."""
     candidates = _local_candidates(session, replace(query, national_fallback=False))
     candidates = [c for c in candidates if c.sal_id]
-    candidates.sort(key=lambda c: (c.distance_km if c.distance_km is not None else 0, c.sal_id))
+    candidates.sort(key=lambda c: (c.distance_km is None, c.distance_km or 0.0, c.sal_id))
     return [c.sal_id for c in candidates[offset : offset + limit]], len(candidates)

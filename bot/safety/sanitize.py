@@ -7,6 +7,10 @@ text loses its leading slashes and is understood as words ("/menu please" → "m
 A command-shaped rest ("/EXTERNAL_x{...}") is flagged so the bot answers that it did not
 understand, instead of letting the model guess at it.
 Control characters are removed and over-long text is cut to the configured limit.
+
+The work per message is bounded: text far over the limit is refused before anything reads
+it (``exceeds_raw_limit``), the rest is cut before any pattern runs, and leading slashes
+and spaces are stripped in one pass.
 """
 
 from __future__ import annotations
@@ -22,6 +26,14 @@ import yaml
 
 _PAYLOAD = re.compile(r"^/(?P<intent>[A-Za-z0-9_]+)(?P<entities>\{.*\})?$", re.DOTALL)
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u200b\u202a-\u202e\u2066-\u2069\ufeff]")
+_LEADING_SLASHES = re.compile(r"^[\s/]+")
+# Raw text longer than this many times the message limit is not read at all.
+RAW_LIMIT_FACTOR = 4
+
+
+def exceeds_raw_limit(raw: object, max_chars: int) -> bool:
+    """Whether ``raw`` is so long that a channel refuses it before any processing."""
+    return isinstance(raw, str) and len(raw) > RAW_LIMIT_FACTOR * max_chars
 
 
 def canonical_payload(text: str) -> str | None:
@@ -34,7 +46,7 @@ def canonical_payload(text: str) -> str | None:
         return f"/{match.group('intent')}"
     try:
         parsed = json.loads(entities)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested thousands deep
         return None
     if not isinstance(parsed, dict):
         return None
@@ -81,18 +93,17 @@ def sanitize_text(raw: object, allowed_payloads: frozenset[str], max_chars: int)
     """Make user input safe to hand to Rasa (see the module docstring)."""
     text = raw if isinstance(raw, str) else ""
     original_length = len(text)
-    text = _CONTROL.sub("", text)
+    # Cutting at twice the limit before anything else bounds all later work.
+    read_limit = 2 * max_chars
+    text = _CONTROL.sub("", text[:read_limit])
     stripped = text.strip()
     canonical = canonical_payload(stripped) if stripped.startswith("/") else None
     if canonical and canonical in allowed_payloads:
         return SanitizedText(stripped, True, False, original_length)
     rejected_command = False
     if stripped.startswith("/"):
-        rejected_command = _PAYLOAD.match("/" + stripped.lstrip("/ ")) is not None
-        while stripped.startswith("/"):
-            stripped = stripped[1:].lstrip()
-        text = stripped
-    truncated = len(text) > max_chars
-    if truncated:
-        text = text[:max_chars]
+        text = _LEADING_SLASHES.sub("", stripped)
+        rejected_command = _PAYLOAD.match("/" + text) is not None
+    truncated = len(text) > max_chars or original_length > read_limit
+    text = text[:max_chars]
     return SanitizedText(text, False, truncated, original_length, rejected_command)

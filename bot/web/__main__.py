@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 from bot.settings import get_settings
 from bot.web.app import create_app
 
 
 def main() -> None:
     settings = get_settings()
+    os.umask(0o077)
     app = create_app()
+    app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
+    app.config.KEEP_ALIVE_TIMEOUT = settings.keep_alive_seconds
     app.run(host=settings.bind_host, port=settings.web_port, access_log=False, motd=False)
 
 

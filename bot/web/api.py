@@ -68,7 +68,7 @@ def _query(request: Request) -> SearchQuery:
     text = _text_param(request, "search")
     postcode = _text_param(request, "postcode", limit=10)
     proximity_raw = _text_param(request, "proximity", limit=10)
-    latitude = longitude = None
+    latitude = longitude = place = None
     radius_km = 40.0
     if proximity_raw is not None and postcode is None:
         raise BadRequest("proximity needs a postcode")
@@ -91,6 +91,8 @@ def _query(request: Request) -> SearchQuery:
         latitude=latitude,
         longitude=longitude,
         radius_km=radius_km,
+        state=place.state if place else None,
+        areas=place.areas if place else (),
         national_fallback=False,
     )
 

@@ -10,6 +10,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bot.rasa_api import signed_token
+
 
 def new_sender(prefix: str = "test") -> str:
     """A fresh conversation id."""
@@ -49,7 +51,11 @@ def stored_events(tracker_db: Path, sender: str) -> int:
         return connection.execute(query, (sender,)).fetchone()[0]
 
 
-def tracker(rasa_url: str, token: str, sender: str) -> dict:
-    url = f"{rasa_url}/conversations/{sender}/tracker?token={token}"
-    with urllib.request.urlopen(url, timeout=30) as reply:
+def tracker(rasa_url: str, secret: str, sender: str) -> dict:
+    """The stored conversation, read through Rasa's HTTP API with a signed token."""
+    request = urllib.request.Request(
+        f"{rasa_url}/conversations/{sender}/tracker",
+        headers={"Authorization": f"Bearer {signed_token(secret)}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
         return json.loads(reply.read())

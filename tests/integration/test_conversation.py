@@ -19,7 +19,7 @@ pytestmark = pytest.mark.integration
 
 def test_all_three_processes_are_healthy(stack: RunningStack) -> None:
     for url in (
-        f"{stack.rasa_url}/status?token={stack.token}",
+        f"{stack.rasa_url}/webhooks/rest/",
         f"{stack.actions_url}/health",
         f"{stack.web_url}/healthz",
     ):
@@ -130,19 +130,28 @@ def test_button_payload_still_works(stack: RunningStack) -> None:
     assert "seguro" in texts(say(stack.rasa_url, sender, "hi"))  # explicit choice sticks
 
 
-def test_twenty_thousand_characters_get_a_clear_reply_and_the_next_message_works(
+def test_five_thousand_characters_are_cut_with_a_note_and_the_next_message_works(
     stack: RunningStack,
 ) -> None:
     sender = new_sender()
-    replies = say(stack.rasa_url, sender, "I need help with my job. " * 800)
+    replies = say(stack.rasa_url, sender, "I need help with my job. " * 200)
     assert "very long" in texts(replies)
+    assert "safe for you to chat" in texts(say(stack.rasa_url, sender, "hi"))
+
+
+def test_twenty_thousand_characters_are_refused_unread_with_a_reason(stack: RunningStack) -> None:
+    sender = new_sender()
+    body = json.dumps({"sender": sender, "message": "I need help with my job. " * 800})
+    status, reply = post(f"{stack.rasa_url}/webhooks/rest/webhook", body.encode())
+    assert status == 413 and "2000 characters" in reply["error"]
+    assert stored_events(stack.tracker_db, sender) == 0
     assert "safe for you to chat" in texts(say(stack.rasa_url, sender, "hi"))
 
 
 def test_long_message_note_is_in_spanish_for_a_spanish_conversation(stack: RunningStack) -> None:
     sender = new_sender()
     say(stack.rasa_url, sender, "hola")
-    assert "muy largo" in texts(say(stack.rasa_url, sender, "necesito ayuda " * 2000))
+    assert "muy largo" in texts(say(stack.rasa_url, sender, "necesito ayuda " * 300))
 
 
 @pytest.mark.parametrize("message", ["", "   ", "👍👍", "🙏"])

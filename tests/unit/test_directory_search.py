@@ -37,7 +37,13 @@ def run(url: str, now: dt.datetime = TUESDAY_MORNING, limit: int = 50, **fields)
 
 
 def near_houston(**fields) -> dict:
-    return dict(latitude=HOUSTON.latitude, longitude=HOUSTON.longitude, state="TX", **fields)
+    return dict(
+        latitude=HOUSTON.latitude,
+        longitude=HOUSTON.longitude,
+        state="TX",
+        areas=HOUSTON.areas,
+        **fields,
+    )
 
 
 # ---------------------------------------------------------------- geocoding (offline)
@@ -130,7 +136,7 @@ def test_legal_services_in_houston(url: str) -> None:
 
 
 def test_confidential_addresses_never_leave_search(url: str) -> None:
-    tables = dump_tables(url)
+    tables = dump_tables(url, include_confidential=True)
     confidential = {
         a["link_id"]
         for a in tables["attribute"]
@@ -142,7 +148,10 @@ def test_confidential_addresses_never_leave_search(url: str) -> None:
     for need in load_vocabulary().category_ids:
         for city in ("Houston", "Los Angeles", "New York", "Atlanta", "Chicago", "Miami"):
             place = geocode_city(city)
-            query = {"latitude": place.latitude, "longitude": place.longitude}
+            query = {
+                "latitude": place.latitude, "longitude": place.longitude,
+                "state": place.state, "areas": place.areas,
+            }  # fmt: skip
             for result in run(url, need=need, **query).results:
                 if result.confidential:
                     seen_confidential += 1

@@ -9,6 +9,7 @@ import pytest
 from bot.safety.sanitize import (
     button_payloads,
     canonical_payload,
+    exceeds_raw_limit,
     sanitize_text,
     with_channel_flags,
 )
@@ -87,3 +88,29 @@ def test_channel_flags_overwrite_what_a_client_sent() -> None:
     clean = sanitize_text("/EXTERNAL_x", ALLOWED, 2000)
     metadata = with_channel_flags({"haven": {"rejected_command": False}, "language": "es"}, clean)
     assert metadata == {"haven": {"rejected_command": True, "truncated": False}, "language": "es"}
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    "raw",
+    ["/ " * 800_000, "/" * 2_000_000, "/\t/\n" * 500_000, "\x00/" * 1_000_000, "a" * 3_000_000],
+)
+def test_megabytes_of_slashes_or_text_take_bounded_work(raw: str) -> None:
+    """Before: a quadratic loop over leading slashes stalled Rasa's event loop for ~37 s."""
+    for _ in range(20):
+        result = sanitize_text(raw, ALLOWED, 2000)
+    assert result.truncated and len(result.text) <= 2000
+    assert not result.text.startswith("/")
+
+
+def test_payload_nested_thousands_deep_is_text_not_a_crash() -> None:
+    deep = '/greet{"a": ' + "[" * 1500 + "]" * 1500 + "}"
+    result = sanitize_text(deep, ALLOWED, 4000)
+    assert not result.is_payload and not result.text.startswith("/")
+    assert canonical_payload(deep) is None
+
+
+def test_text_far_over_the_limit_is_refused_unread() -> None:
+    assert exceeds_raw_limit("a" * 8001, 2000)
+    assert not exceeds_raw_limit("a" * 8000, 2000)
+    assert not exceeds_raw_limit(None, 2000)

@@ -1,0 +1,156 @@
+"""A confidential shelter cannot be located through search or the HSDS API (real SQLite).
+
+The attacker's method: ask "what is within R of ZIP Z?" from many ZIP codes and radii and
+watch when the shelter appears. The test builds the same directory twice, with the shelter's
+hidden coordinates and postal code moved to another part of the same city in the second,
+asks both every question, and requires identical answers: whatever is asked, the answer
+then depends on nothing finer than the shelter's city.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import sqlalchemy as sa
+import zipcodes
+
+from bot.db.engine import get_engine, session_scope
+from bot.db.migrate import upgrade
+from bot.directory.geocode import geocode_zip
+from bot.directory.hsds_io import export_directory, import_directory
+from bot.directory.hsds_objects import service_at_location_objects
+from bot.directory.search import SearchQuery, list_service_at_location_ids, search
+from bot.web.api import _query as api_query
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "directory" / "sample"
+SHELTER = "sample-hou-loc-02"  # Bayou Harbor Safe House (sample), confidential, in Houston
+SHELTER_SAL = "sample-hou-sal-01"
+# The same shelter moved about 15 km across Houston, to another ZIP code of the city.
+MOVED = {"latitude": 29.6714, "longitude": -95.4858, "postal_code": "77096"}
+RADII_KM = (1.0, 5.0, 15.0, 40.0, 80.0)
+PROXIMITIES = ("0.5", "3", "12", "40")  # miles
+
+
+def _zips_around_houston() -> list[str]:
+    found = [
+        z["zip_code"]
+        for z in zipcodes.filter_by(state="TX")
+        if z["lat"]
+        and 29.3 < float(z["lat"]) < 30.3
+        and -96.0 < float(z["long"]) < -94.8
+        and z["zip_code_type"] == "STANDARD"
+    ]
+    return sorted(found)[::6]
+
+
+@pytest.fixture(scope="module")
+def directories(tmp_path_factory) -> tuple[str, str]:
+    urls = []
+    for name in ("original", "moved"):
+        url = f"sqlite:///{tmp_path_factory.mktemp(name) / 'haven.db'}"
+        upgrade(url)
+        import_directory(SAMPLE, url)
+        urls.append(url)
+    with get_engine(urls[1]).begin() as connection:
+        connection.execute(
+            sa.text(
+                "UPDATE location SET latitude = :latitude, longitude = :longitude WHERE id = :id"
+            ),
+            {**MOVED, "id": SHELTER},
+        )
+        connection.execute(
+            sa.text("UPDATE address SET postal_code = :postal_code WHERE location_id = :id"),
+            {**MOVED, "id": SHELTER},
+        )
+    return urls[0], urls[1]
+
+
+def _chat_answers(url: str, zip_code: str) -> list:
+    place = geocode_zip(zip_code)
+    answers = []
+    with session_scope(url) as session:
+        for radius in RADII_KM:
+            query = SearchQuery(
+                latitude=place.latitude,
+                longitude=place.longitude,
+                radius_km=radius,
+                state=place.state,
+                areas=place.areas,
+            )
+            found = search(session, query, limit=500)
+            rows = [(r.service_at_location_id, r.distance_km, r.address) for r in found.results]
+            answers.append(rows)
+    return answers
+
+
+def _api_answers(url: str, zip_code: str) -> list:
+    answers = []
+    with session_scope(url) as session:
+        for proximity in PROXIMITIES:
+            request = SimpleNamespace(args={"postcode": zip_code, "proximity": proximity})
+            ids, total = list_service_at_location_ids(session, api_query(request), 0, 500)
+            answers.append(json.dumps(service_at_location_objects(session, ids), sort_keys=True))
+    return answers
+
+
+def test_the_attacker_learns_nothing_below_the_city(directories: tuple[str, str]) -> None:
+    original, moved = directories
+    zips = _zips_around_houston()
+    assert len(zips) >= 30
+    for zip_code in zips:
+        assert _chat_answers(original, zip_code) == _chat_answers(moved, zip_code), zip_code
+        assert _api_answers(original, zip_code) == _api_answers(moved, zip_code), zip_code
+
+
+def test_the_shelter_is_still_found_near_its_city_without_distance(
+    directories: tuple[str, str],
+) -> None:
+    original, _ = directories
+    answers = _chat_answers(original, "77002")  # downtown Houston
+    for per_radius in answers:
+        shelter = [row for row in per_radius if row[0] == SHELTER_SAL]
+        assert shelter == [(SHELTER_SAL, None, None)], "found at every radius, no distance"
+    far = _chat_answers(original, "77550")  # Galveston: another city and county
+    assert all(SHELTER_SAL not in [row[0] for row in rows] for rows in far)
+
+
+def test_the_api_shows_the_shelter_without_coordinates_or_street(
+    directories: tuple[str, str],
+) -> None:
+    original, _ = directories
+    with session_scope(original) as session:
+        (obj,) = service_at_location_objects(session, [SHELTER_SAL])
+    location = obj["location"]
+    assert location["latitude"] is None and location["longitude"] is None
+    assert location["description"] is None
+    (address,) = location["addresses"]
+    assert address["city"] == "Houston" and address["state_province"] == "TX"
+    assert address["address_1"] is None and address["postal_code"] is None
+
+
+def test_export_leaves_confidential_addresses_out_unless_asked(
+    directories: tuple[str, str], tmp_path: Path
+) -> None:
+    original, _ = directories
+    export_directory(tmp_path / "public", original)
+    public = (tmp_path / "public" / "addresses.csv").read_text() + (
+        tmp_path / "public" / "locations.csv"
+    ).read_text()
+    assert "Quiet Oak" not in public and "29.79663" not in public
+    assert "77009" not in public.split("sample-hou-addr-02", 1)[1].splitlines()[0]
+    export_directory(tmp_path / "full", original, include_confidential=True)
+    assert "Quiet Oak" in (tmp_path / "full" / "addresses.csv").read_text()
+    assert (tmp_path / "full").stat().st_mode & 0o777 == 0o700
+    for path in (tmp_path / "full").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o600, path.name
+    export_directory(tmp_path / "full.json", original, include_confidential=True)
+    assert (tmp_path / "full.json").stat().st_mode & 0o777 == 0o600
+    # The public export still imports, and the shelter is still found by its city.
+    url = f"sqlite:///{tmp_path / 'reimported.db'}"
+    upgrade(url)
+    import_directory(tmp_path / "public", url)
+    assert SHELTER_SAL in [row[0] for row in _chat_answers(url, "77002")[0]]
