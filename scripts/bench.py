@@ -79,6 +79,7 @@ def command_name(pid: int) -> str:
     args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     text = " ".join(a.decode(errors="replace") for a in args)
     for marker, name in (
+        ("bot.rasa_server", "rasa server"),
         ("rasa run", "rasa server"),
         ("bot.service", "bot service"),
         ("bot.web", "web"),
