@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install run train test test-unit lint format catalogs bench bench-directory bench-nlu lock clean
+.PHONY: help install run train test test-unit lint format catalogs bench bench-directory bench-nlu bench-crisis lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -65,6 +65,10 @@ bench: install  ## Chat throughput/latency vs bare `rasa init`; directory import
 
 bench-directory: install  ## Import throughput and search p50/p95 on a generated 10,000-service directory
 	$(PY) -m scripts.bench_directory
+
+bench-crisis: install  ## Danger/disclosure recall and false alarms on the held-out set
+	$(HAVEN) train
+	$(PY) -m scripts.bench_crisis
 
 bench-nlu: install  ## Cross-validated intent F1 per language
 	$(PY) -m scripts.bench_nlu

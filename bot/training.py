@@ -16,7 +16,10 @@ from bot.settings import Settings
 
 MODEL_PREFIX = "haven-"
 TRAINING_DATA_DIRS = ("data/nlu", "data/rules", "data/stories")
-_FINGERPRINTED = ("domain.yml", "config.yml", *TRAINING_DATA_DIRS, "bot/nlu")
+_FINGERPRINTED = (
+    "domain.yml", "config.yml", *TRAINING_DATA_DIRS, "data/safety", "bot/nlu",
+    "bot/safety/danger_model.py",
+)  # fmt: skip
 KEEP_MODELS = 2
 
 

@@ -1,8 +1,10 @@
 """Cross-validated intent F1 per language (English, Spanish) for Haven's NLU.
 
 What it measures: how well the NLU part of config.yml, as it runs in production (language
-detection, DIET, FallbackClassifier, InputGuard, CrisisDetector), predicts the intent of
-messages it was not trained on.
+detection, the intent classifier, FallbackClassifier, InputGuard, DangerDetector),
+predicts the intent of messages it was not trained on. When danger detection answers a
+message first (the crisis reply, the check-in question, a disclosure acknowledged), the
+intent it holds for afterwards is scored, unless the true intent is itself one of those.
 
 How: the English and Spanish examples (data/nlu/en, data/nlu/es) are split into K folds,
 stratified by language and intent (seed 42). For each fold one bilingual model is trained
@@ -102,7 +104,20 @@ async def predict(model_path: Path, texts: list[str]) -> list[str]:
         from rasa.core.agent import Agent  # imports TensorFlow, so only once the env is set
 
         agent = Agent.load(model_path)
-        return [(await agent.parse_message(text))["intent"]["name"] for text in texts]
+        return [scored_intent(await agent.parse_message(text)) for text in texts]
+
+
+SAFETY_INTENTS = ("crisis", "danger_check", "disclosure")
+
+
+def scored_intent(parse: dict[str, Any]) -> str:
+    """The final intent; for a safety override, also the intent held to answer afterwards
+    (as "final|held"; ``metrics`` scores the one that matches the true intent's kind)."""
+    final = parse["intent"]["name"]
+    held = ((parse.get("haven_danger") or {}).get("held") or {}).get("intent") or {}
+    if final in SAFETY_INTENTS and held.get("name") and held["name"] != final:
+        return f"{final}|{held['name']}"
+    return final
 
 
 def metrics(pairs: list[tuple[str, str]]) -> dict[str, Any]:
@@ -173,7 +188,9 @@ def main() -> None:
         held_out = [scored[i] for i in test_idx]
         predicted = asyncio.run(predict(model_path, [e.text for e in held_out]))
         for example, intent in zip(held_out, predicted, strict=True):
-            pairs[example.language].append((example.intent, intent))
+            final, _, held = intent.partition("|")
+            scored = final if example.intent in SAFETY_INTENTS or not held else held
+            pairs[example.language].append((example.intent, scored))
         model_path.unlink()
         elapsed = time.monotonic() - fold_started
         print(f"  parsed {len(held_out)} held-out examples; fold took {elapsed:.0f} s", flush=True)

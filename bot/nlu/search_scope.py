@@ -43,7 +43,7 @@ class SearchScopePolicy(Policy):
 
     @staticmethod
     def get_default_config() -> dict[str, Any]:
-        return {"priority": 0}
+        return {"priority": -1}  # predicts no action; a priority of its own avoids a tie warning
 
     def train(self, training_trackers: list[Any], domain: Domain, **kwargs: Any) -> Resource:
         return self._resource

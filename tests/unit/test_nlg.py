@@ -53,6 +53,7 @@ def test_retention_days_come_from_settings(generator: LocalizedResponseGenerator
         ("self_harm", "988"),
         ("domestic_violence", "1-800-799-7233"),
         ("child_abuse", "1-800-422-4453"),
+        ("sexual_assault", "1-800-656-4673"),
     ],
 )
 @pytest.mark.parametrize("language", ["en", "es"])
@@ -64,6 +65,17 @@ def test_crisis_reply_puts_911_first(
     )["text"]
     assert text.index("911") < text.index("1-888-373-7888") <= text.index(topic_line)
     assert "233733" in text
+
+
+@pytest.mark.parametrize("language", ["en", "es"])
+def test_an_injury_weapon_or_abduction_gets_911_and_only_the_essentials(
+    generator: LocalizedResponseGenerator, language: str
+) -> None:
+    text = generator.render(
+        "utter_crisis", {"language": language, "crisis_type": "emergency"}, "rest"
+    )["text"]
+    assert text.startswith(("Call 911 now", "Llama al 911 ahora"))
+    assert len(text.splitlines()) == 2 and "1-888-373-7888" in text
 
 
 def test_unknown_language_falls_back_to_english(generator: LocalizedResponseGenerator) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
-from bot.nlu.crisis import ORIGINAL_TEXT, CrisisDetector
 from bot.nlu.guard import InputGuard
 from bot.nlu.language import DETECTION_KEY, LanguageDetector
 
@@ -40,31 +39,6 @@ def test_guard_adds_language_entity_for_named_choice() -> None:
 def test_guard_leaves_language_names_in_other_intents_alone() -> None:
     [message] = InputGuard().process([_message("do you have spanish lawyers", "out_of_scope")])
     assert _entity(message, "language") is None
-
-
-def test_crisis_detector_overrides_any_intent() -> None:
-    [message] = CrisisDetector().process([_message("me quiero morir", "nlu_fallback")])
-    assert message.get(INTENT)["name"] == "crisis"
-    assert _entity(message, "crisis_type")["value"] == "self_harm"
-
-
-def test_crisis_detector_types_a_model_predicted_crisis_as_danger() -> None:
-    [message] = CrisisDetector().process([_message("please come quickly", "crisis")])
-    assert message.get(INTENT)["name"] == "crisis"
-    assert _entity(message, "crisis_type")["value"] == "danger"
-
-
-def test_crisis_detector_reads_the_original_text_of_translated_messages() -> None:
-    message = _message("some harmless pivot text", "greet")
-    message.set(ORIGINAL_TEXT, "estoy en peligro")
-    [message] = CrisisDetector().process([message])
-    assert message.get(INTENT)["name"] == "crisis"
-
-
-def test_crisis_detector_leaves_ordinary_messages_alone() -> None:
-    [message] = CrisisDetector().process([_message("hi there", "greet")])
-    assert message.get(INTENT)["name"] == "greet"
-    assert _entity(message, "crisis_type") is None
 
 
 def test_guard_answers_rejected_commands_with_fallback() -> None:
