@@ -52,6 +52,7 @@ FIRST_NEEDS = (
     "case_management", "safety",
 )  # fmt: skip
 DESCRIPTION_CHARS = 160
+MAX_PLACE_MISSES = 2  # unreadable replies to "where?" before Haven stops asking
 # Typed instead of pressing "Skip" after "where?" (a "no" answers it the same way).
 SKIP_WORDS = frozenset(
     "skip;anywhere;nationwide;national;no;none;i don't know;i dont know;dont know;idk;"
@@ -62,14 +63,19 @@ VOICE_TYPES = (None, "", "voice", "cell", "hotline")  # HSDS phone types a calle
 ASK_NEED = N_("What do you need help with? Choose one or tell me in your own words.")
 OTHER_NEEDS_TITLE = N_("Other needs")
 ASK_PLACE = N_(
-    "Where should I look? Type a city or a ZIP code. "
+    "{need}: where should I look? Type a city or a ZIP code. "
     "I only use it for this search. You can also skip: then I show national services."
 )
 ASK_PLACE_AGAIN = N_(
     "I could not find that place. Please type a US city (for example Houston, TX) "
     "or a 5-digit ZIP code, or skip."
 )
-NEAR_ME = N_("To search near you, type your city or ZIP code.")
+ASK_PLACE_LAST = N_(
+    "I still could not read a place. A ZIP code alone works best (for example 10001), or a "
+    "city and state (for example Miami, FL). Or see national services for {need} now. "
+    "You can also ask me something else."
+)
+NEAR_ME = N_("{need}: to search near you, type your city or ZIP code.")
 SKIP = N_("Skip: national services")
 HEADER_LOCAL = N_("{need} near {place}:")
 HEADER_NATIONAL = N_("National services for {need}:")
@@ -349,18 +355,25 @@ class ActionFindService(Action):
             dispatcher.utter_message(text=speaker.t(message), buttons=buttons)
             return _remember(state, "need")
         if not state.get("place") and not state.get("skip_place"):
+            need = speaker.need_title(state["need"])
+            buttons = [speaker.button(SKIP, skip_place_payload())]
             if state.pop("unknown_place", False):
+                state["place_misses"] = int(state.get("place_misses") or 0) + 1
+                if state["place_misses"] >= MAX_PLACE_MISSES:  # never trap: stop asking
+                    buttons.append(speaker.button(MAIN_MENU, MENU_PAYLOAD))
+                    text = speaker.t(ASK_PLACE_LAST, need=need)
+                    dispatcher.utter_message(text=text, buttons=buttons)
+                    return _remember({**state, "place_misses": 0}, None)
                 text = speaker.t(ASK_PLACE_AGAIN)
             elif state.pop("near_me", False):
-                text = speaker.t(NEAR_ME)
+                text = speaker.t(NEAR_ME, need=need)
             else:
-                text = speaker.t(ASK_PLACE)
-            dispatcher.utter_message(
-                text=text, buttons=[speaker.button(SKIP, skip_place_payload())]
-            )
+                text = speaker.t(ASK_PLACE, need=need)
+            dispatcher.utter_message(text=text, buttons=buttons)
             return _remember(state, "place")
         state.pop("unknown_place", None)
         state.pop("near_me", None)
+        state.pop("place_misses", None)
         if intent == "refine_search" and not _entity(tracker, "filter") and not state["filters"]:
             dispatcher.utter_message(
                 text=speaker.t(REFINED_NONE), buttons=self.refine_buttons(speaker)

@@ -16,6 +16,8 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.directory.payloads import need_payload
+from bot.directory.vocabulary import load_vocabulary
 from bot.i18n.catalogs import N_, Catalogs, load_catalogs
 from bot.knowledge.entries import (
     KNOWLEDGE_INTENT_PREFIX,
@@ -33,12 +35,16 @@ TOPIC_SLOT = "kb_topic"
 AUDIENCE_SLOT = "audience"
 MENU_PAYLOAD = "/help"
 MAX_RELATED_BUTTONS = 3
+POLICY_CHANGES = "policy_changes_2025"  # the dated "what changed" entry
 MAX_SUGGESTIONS = 3
 MIN_SUGGESTION_CONFIDENCE = 0.05
 
 TELL_ME_MORE = N_("Tell me more")
 SOURCES = N_("Sources")
 MAIN_MENU = N_("Main menu")
+ROADMAP = N_("Eligibility road map")
+FIND_NEAR_ME = N_("Find near me: {need}")
+ROADMAP_PAYLOAD = "/eligibility_roadmap"
 NOTHING_MORE = N_("That is all I have on this topic.")
 NO_TOPIC_YET = N_("Ask me about a topic first, or choose one from the menu.")
 SOURCES_HEADER = N_("Sources for \u201c{title}\u201d (checked {date}):")
@@ -96,8 +102,7 @@ class Speaker:
         date = format_date(entry.reviewed, format="long", locale=self.language)
         lines = [self.t(SOURCES_HEADER, title=self.t(entry.title), date=date)]
         for source in entry.sources:
-            where = source.url or source.seed
-            lines.append(f"- {source.title}: {where}" if where else f"- {source.title}")
+            lines.append(f"- {source.title}: {source.url}" if source.url else f"- {source.title}")
         return "\n".join(lines)
 
     def answer(self, entry: KnowledgeEntry) -> tuple[str, list[dict[str, str]]]:
@@ -126,7 +131,16 @@ class Speaker:
         entries = knowledge()
         related = [entry.next_step.topic] if entry.next_step.topic else []
         related += [r for r in entry.related if r not in related]
-        buttons += [self.topic_button(entries[r]) for r in related[:MAX_RELATED_BUTTONS]]
+        shown = related[:MAX_RELATED_BUTTONS]
+        if POLICY_CHANGES in related and POLICY_CHANGES not in shown:
+            shown.append(POLICY_CHANGES)  # what changed in 2025-26: always one tap away
+        buttons += [self.topic_button(entries[r]) for r in shown]
+        if entry.find:  # "talk to a lawyer first": the directory's free legal help
+            category = load_vocabulary().category(entry.find)
+            title = self.t(FIND_NEAR_ME, need=self.t(category.title) if category else entry.find)
+            buttons.append({"title": title, "payload": need_payload(entry.find)})
+        if self.provider:  # offered, never forced: a direct question gets its answer first
+            buttons.append(self.button(ROADMAP, ROADMAP_PAYLOAD))
         buttons.append(self.button(MAIN_MENU, MENU_PAYLOAD))
         return buttons
 
@@ -290,3 +304,16 @@ class ActionChildPath(Action):
         dispatcher.utter_message(text=speaker.t(child.answer))
         dispatcher.utter_message(text=speaker.t(notice.answer), buttons=speaker.buttons(child))
         return [SlotSet(TOPIC_SLOT, child.id), SlotSet("age_group", "minor")]
+
+
+class ActionAgeAdult(Action):
+    """An adult age ("I am 30"): noted, never the under-18 path; the topics are offered."""
+
+    def name(self) -> str:
+        return "action_age_adult"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        dispatcher.utter_message(response="utter_age_adult")
+        return [SlotSet("age_group", "adult")]

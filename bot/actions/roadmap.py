@@ -21,6 +21,7 @@ from bot.knowledge.roadmap import (
     load_outcomes,
     next_question,
 )
+from bot.knowledge.situation import read_situation
 from bot.settings import get_settings
 
 HEADINGS = {
@@ -60,6 +61,7 @@ QUESTIONS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
     ),
 }
 START_AGAIN = N_("Another client")
+FROM_YOUR_MESSAGE = N_("From your message: {facts}.")
 
 
 class ActionRoadmap(Action):
@@ -75,9 +77,15 @@ class ActionRoadmap(Action):
         answering = bool(entities & set(SLOTS))
         answers = {slot: tracker.get_slot(slot) for slot in SLOTS} if answering else {}
         events: list[dict[str, Any]] = [SlotSet(AUDIENCE_SLOT, "provider")]
-        if not answering:  # a new road map: forget the previous client's answers
-            events += [SlotSet(slot, None) for slot in SLOTS]
         speaker = Speaker(tracker)
+        stated: dict[str, str] = {}
+        if not answering:  # a new road map: forget the previous client's answers
+            text = tracker.latest_message.get("text") or ""
+            if not text.startswith("/"):  # typed: take what the message already says
+                stated = read_situation(text).roadmap_answers()
+            answers = dict(stated)
+            events += [SlotSet(slot, stated.get(slot)) for slot in SLOTS]
+        heard = self.heard_line(stated, speaker)
         slot = next_question(answers)
         if slot is not None:
             question, options = QUESTIONS[slot]
@@ -85,12 +93,26 @@ class ActionRoadmap(Action):
                 speaker.button(title, answer_payload(slot, value)) for title, value in options
             ]
             buttons.append(speaker.button(NOT_SURE, answer_payload(slot, "unknown")))
-            dispatcher.utter_message(text=speaker.t(question), buttons=buttons)
+            text = speaker.t(question)
+            dispatcher.utter_message(text=f"{heard}\n\n{text}" if heard else text, buttons=buttons)
             return events
         outcome = choose_outcome(self.outcomes(), answers)
         text, buttons = self.render(outcome, speaker)
-        dispatcher.utter_message(text=text, buttons=buttons)
+        dispatcher.utter_message(text=f"{heard}\n\n{text}" if heard else text, buttons=buttons)
         return events
+
+    @staticmethod
+    def heard_line(stated: dict[str, str], speaker: Speaker) -> str | None:
+        """ "From your message: under 18, foreign national." so a misreading can be seen."""
+        titles = []
+        for slot in SLOTS:
+            value = stated.get(slot)
+            options = dict((v, t) for t, v in QUESTIONS[slot][1])
+            if value in options:
+                titles.append(speaker.t(options[value]))
+        if not titles:
+            return None
+        return speaker.t(FROM_YOUR_MESSAGE, facts=", ".join(titles))
 
     @staticmethod
     def outcomes():
@@ -112,7 +134,9 @@ class ActionRoadmap(Action):
             )
         if lines:
             parts.append(speaker.t(WHOM_TO_CALL) + "\n" + "\n".join(lines))
-        sources = "\n".join(f"- {s.title}: {s.url or s.seed}" for s in outcome.sources)
+        sources = "\n".join(
+            f"- {s.title}: {s.url}" if s.url else f"- {s.title}" for s in outcome.sources
+        )
         parts.append(f"{speaker.t(SOURCES)}:\n{sources}")
         buttons = [
             speaker.button(START_AGAIN, "/eligibility_roadmap"),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import re
 import statistics
+import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ CITY_RADIUS_KM = 40.0  # about 25 miles: "near" for a city or ZIP
 STATE_RADIUS_KM = 500.0
 MAJOR_CITY_ZIPS = 15  # a city this size is recognised anywhere in a sentence
 TOKEN = re.compile(r"[a-z0-9]+")
+CASED_TOKEN = re.compile(r"[A-Za-z0-9]+")
 MAX_TOKENS = 400  # words of a message the place finder reads (a long message is cut first)
 
 STATES = {
@@ -51,12 +53,35 @@ CITY_ALIASES = {
     "nueva orleans": "new orleans", "filadelfia": "philadelphia", "la": "los angeles",
     "san luis": "saint louis", "st louis": "saint louis", "washington dc": "washington",
 }  # fmt: skip
-# Words that are also (tiny) place names; never read as a place inside a sentence.
+# Everyday English and Spanish words that are also US place names ("can you tell me…" is not
+# Tell, TX; "en casa" is not Casa, AR). Inside a sentence they are never a place unless the
+# state follows ("Spring, TX", "hope arkansas"); as a reply to "where?" only when the reply is
+# the place alone. tests/unit/test_geocode.py holds sentences that must name no place.
 NOT_PLACES = frozenset(
-    "a an and at be can do for from go help home hope i in is it joy may me my near need "
-    "no of ok on or so the to up us we yes you".split()
+    """
+    a about accident agency alma alta amigo an and arma arriba at ayer banco barco be beach
+    belt black blanca blanket blue bodega bono boss breaks brothers buena bunch burden burns
+    cable call camino camp campo campus can capitan casa cash center central check chicken
+    chico clear comer como cook cool cord cost couch counselor dairy dale day deal deport
+    deposit descanso dice dinero do driver dulce early echo energy english era escondido
+    fields fine for force foreman fork friend friendly from garden gas gate go gratis gray
+    green guerra gulf guy guys hagan happy harvest hay help holder home hope house hurt i in
+    industry iron is island it joy justice kinder lake lead liberty light loco malo man many
+    may me means media mesa meta mio mode model moon my nada near need nice no normal north
+    nuevo of ok okay on only or oral ordinary palo pana park pillow point portal post presto
+    price protection pueblo reading refugio register rescue rio rule salida salud salvo saco
+    section sells shade shepherd snow so solo spring start story street sunrise tell the tiro
+    to tome traer una union up us valley vale van vida village wake wall we welcome white
+    winter worth yes you young
+    """.split()
 )
+# State codes that are everyday English or Spanish words.
+WORD_CODES = frozenset("al co de hi id in la ma me mi mo ms ne oh ok or pa va".split())
 LOCATIVES = frozenset("in near around at from to en cerca por desde de live vivo estoy".split())
+# Words a reply to "where?" may carry around the place itself ("I live in Hope").
+PLACE_FILLER = frozenset(
+    "in near around en cerca de i im am live the city of town county yo vivo".split()
+)
 
 
 @dataclass(frozen=True)
@@ -234,16 +259,31 @@ def timezone_for(postal_code: str | None, state: str | None = None) -> str | Non
     return _index().state_timezones.get((state or "").upper())
 
 
-def _state_at(tokens: list[str], start: int) -> tuple[str | None, int]:
-    """A state named at ``tokens[start:]``: (code, tokens used)."""
+def _state_at(
+    tokens: list[str], start: int, typed: list[str] | None = None
+) -> tuple[str | None, int]:
+    """A state named at ``tokens[start:]``: (code, tokens used). A two-letter code counts
+    in lowercase unless it is also an everyday word ("me", "in", "or", "la", "mi"): those count
+    only typed in capitals ("Hope, IN") when ``typed`` (the word as written) is given."""
     for size in (3, 2, 1):
         phrase = " ".join(tokens[start : start + size])
         if len(tokens) - start < size or not phrase:
             continue
         code = state_code(phrase)
-        if code and (size > 1 or len(phrase) > 2 or phrase.upper() in STATES):
+        if code and size == 1 and len(phrase) == 2:
+            if phrase.upper() not in STATES:
+                continue
+            if phrase in WORD_CODES and typed is not None and typed != [phrase.upper()]:
+                continue
+        if code:
             return code, size
     return None, 0
+
+
+def _strip_accents(text: str) -> str:
+    """The text as typed (case kept), accents and curly quotes folded like ``fold``."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
 
 def find_place(text: str, *, place_only: bool = False) -> Place | None:
@@ -261,15 +301,24 @@ def find_place(text: str, *, place_only: bool = False) -> Place | None:
             return place
     index = _index()
     tokens = TOKEN.findall(fold(text).replace(".", ""))[:MAX_TOKENS]
+    cased = CASED_TOKEN.findall(_strip_accents(text).replace(".", ""))[:MAX_TOKENS]
+    if len(cased) != len(tokens):
+        cased = tokens  # a script fold changes (ß, ligatures): read codes as lowercase
     best: tuple[int, Place] | None = None
     for size in range(min(index.longest_city, len(tokens)), 0, -1):
         for start in range(len(tokens) - size + 1):
             phrase = " ".join(tokens[start : start + size])
             phrase = CITY_ALIASES.get(phrase, phrase)
             by_state = index.cities.get(phrase)
-            if not by_state or (phrase in NOT_PLACES and not place_only):
+            if not by_state:
                 continue
-            state, used = _state_at(tokens, start + size)
+            state, used = _state_at(tokens, start + size, cased[start + size : start + size + 1])
+            if state not in by_state:
+                state, used = None, 0  # "tell me": Maine has no Tell
+            if phrase in NOT_PLACES and not used:
+                rest = tokens[:start] + tokens[start + size :]
+                if not place_only or any(t not in PLACE_FILLER for t in rest):
+                    continue
             place = geocode_city(phrase, state if state in by_state else None)
             if place is None:
                 continue

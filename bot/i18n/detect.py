@@ -26,7 +26,7 @@ _LEXICONS: dict[str, frozenset[str]] = {
         then there they this to too up us was we were what when where which who why will
         with would yes yeah yep you your you're hi hello hey thanks thank bye goodbye help
         want talk speak someone somebody anyone person people work job boss pay paid money
-        passport papers visa lawyer police immigration danger safe scared afraid hurt kill
+        passport papers lawyer police immigration danger safe scared afraid hurt kill
         leave home house place sleep food doctor hospital english language delete data
         chat bot robot human real morning night good evening sorry understand tell show
         menu options other change my name where am is are sure nope nah thx ty pls plz
@@ -49,6 +49,7 @@ _LEXICONS: dict[str, frozenset[str]] = {
         nombre claro nel neta oye sola solo mirando celular telefono numero llamar mensaje
         linea derechos trata obligan obligaron amenaza amenazan encerrada encerrado quitaron
         dar semana voy vamos q xq pq tmb ke k nadie mucho mucha estamos somos tenemos
+        cuanto cuanta cuantos tarda tardan demora tiempo cuesta sirve pasa
         """.split()
     ),
 }

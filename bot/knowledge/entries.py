@@ -29,9 +29,11 @@ class KnowledgeError(ValueError):
 
 @dataclass(frozen=True)
 class Source:
+    """Where a fact comes from: an official page (``url``), or a document named by its title,
+    publisher and date alone (never by a file name)."""
+
     title: str
     url: str | None = None
-    seed: str | None = None
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class KnowledgeEntry:
     provider_answer: str | None = None
     related: tuple[str, ...] = ()
     policy_date: dt.date | None = None
+    find: str | None = None  # a directory need category offered as a button ("legal_aid")
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -80,7 +83,6 @@ class Contact:
     note: str | None = None
     hours: str | None = None
     source: str | None = None
-    seed: str | None = None
 
     def sayable_strings(self) -> set[str]:
         """Every number, code, address and URL of this contact, as the bot may write it."""
@@ -128,6 +130,7 @@ def _entry(raw: dict[str, Any], path: Path) -> KnowledgeEntry:
         reviewed=_date(raw["reviewed"], where),
         policy_date=_date(raw["policy_date"], where) if raw.get("policy_date") else None,
         next_step=NextStep(**step),
+        find=raw.get("find"),
         path=path,
     )
 

@@ -6,8 +6,12 @@ Runs after the intent classifiers (and the FallbackClassifier):
 - a ``choose_language`` message that names a supported language gets a ``language``
   entity, so "en español" switches at once (``bot.nlu.language``);
 - a message that is only a ZIP code ("77002", "my zip is 10001") → ``inform_place``: the
-  answer to the directory search's "where?" (the model cannot learn every number).
-Crisis detection runs after this, in ``bot.nlu.crisis``, and overrides everything.
+  answer to the directory search's "where?" (the model cannot learn every number);
+- an age is a fact about the person (``bot.knowledge.situation``): a message read as
+  ``age_minor`` that states only adult ages ("I am 22", "tengo 25 años") goes to the next
+  intent the model ranked, or ``age_adult``; ``age_adult`` with an age under 18 becomes
+  ``age_minor``. The under-18 notice never reaches an adult.
+Danger detection runs after this, in ``bot.nlu.danger``, and overrides everything.
 """
 
 from __future__ import annotations
@@ -24,12 +28,22 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.i18n.detect import mentioned_language
 from bot.i18n.text import fold, has_letters_or_digits
+from bot.knowledge.situation import ADULT_AGE, read_situation
 from bot.languages import LANGUAGES
 from bot.safety.sanitize import CHANNEL_FLAGS_KEY
 
 NO_TEXT_INTENT = "no_text"
 CHOOSE_LANGUAGE_INTENT = "choose_language"
 INFORM_PLACE_INTENT = "inform_place"
+FIND_SERVICE_INTENT = "find_service"
+ROADMAP_INTENT = "eligibility_roadmap"
+CASE_FACTS = 2  # a client described with this many road map facts is a road map question
+AGE_MINOR_INTENT = "age_minor"
+AGE_ADULT_INTENT = "age_adult"
+AGE_ONLY_WORDS = 6  # a message this short that states an age is about the age
+AGE_OVERRIDE_BELOW = 0.6  # ...unless the model is sure it is about something else
+ZIP_CODE_IN = re.compile(r"\d{3,}")
+NEXT_INTENT_CONFIDENCE = 0.2  # the model's second choice must be this sure to replace age_minor
 ZIP_ONLY = re.compile(
     r"^(?:(?:my |the )?zip(?: ?code)?(?: is)?|(?:mi )?codigo postal(?: es)?|cp|zip)?"
     r"\s*:?\s*\d{5}(?:-\d{4})?\s*\.?$"
@@ -78,6 +92,20 @@ class InputGuard(GraphComponent):
                 set_intent(message, INFORM_PLACE_INTENT, self.__class__.__name__)
                 continue
             intent = (message.get(INTENT) or {}).get("name")
+            if intent == FIND_SERVICE_INTENT and self._is_a_case(text):
+                set_intent(message, ROADMAP_INTENT, self.__class__.__name__)
+                continue
+            if intent in (AGE_MINOR_INTENT, AGE_ADULT_INTENT):
+                self._check_age(message, intent, text)
+            elif (
+                len(text.split()) <= AGE_ONLY_WORDS  # "tengo 15", "i am 16 years old"
+                and (message.get(INTENT) or {}).get("confidence", 0.0) < AGE_OVERRIDE_BELOW
+            ):
+                situation = read_situation(text)
+                if situation.ages and not ZIP_CODE_IN.search(text):
+                    adult = min(situation.ages) >= ADULT_AGE
+                    name = AGE_ADULT_INTENT if adult else AGE_MINOR_INTENT
+                    set_intent(message, name, self.__class__.__name__)
             if intent == CHOOSE_LANGUAGE_INTENT:
                 mention = mentioned_language(text, names)
                 if mention:
@@ -90,3 +118,40 @@ class InputGuard(GraphComponent):
                     }
                     message.set(ENTITIES, [*message.get(ENTITIES, []), entity], add_to_output=True)
         return messages
+
+    @staticmethod
+    def _is_a_case(text: str) -> bool:
+        """A provider describing a client's situation ("mi cliente de 45 años ya tiene la visa T
+        aprobada, ¿qué beneficios… vivienda, comida?"): the need words inside the story do not
+        outrank what it asks, which is the road map."""
+        situation = read_situation(text)
+        return situation.about_a_client and situation.facts >= CASE_FACTS
+
+    def _check_age(self, message: Message, intent: str, text: str) -> None:
+        """Keep the age intents true to the ages the message states."""
+        situation = read_situation(text)
+        if intent == AGE_ADULT_INTENT and situation.age == "minor":
+            set_intent(message, AGE_MINOR_INTENT, self.__class__.__name__)
+            return
+        adult = situation.age == "adult" and all(age >= ADULT_AGE for age in situation.ages)
+        if intent != AGE_MINOR_INTENT or not adult:
+            return
+        ranking = message.get(INTENT_RANKING_KEY) or []
+        for ranked in ranking:
+            name = ranked.get("name")
+            if name in (AGE_MINOR_INTENT, AGE_ADULT_INTENT, "nlu_fallback"):
+                continue
+            if ranked.get("confidence", 0.0) >= NEXT_INTENT_CONFIDENCE:
+                message.set(
+                    INTENT,
+                    {**ranked, "source": self.__class__.__name__},
+                    add_to_output=True,
+                )
+                message.set(
+                    INTENT_RANKING_KEY,
+                    [r for r in ranking if r.get("name") != AGE_MINOR_INTENT],
+                    add_to_output=True,
+                )
+                return
+            break
+        set_intent(message, AGE_ADULT_INTENT, self.__class__.__name__)

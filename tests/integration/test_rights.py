@@ -23,7 +23,11 @@ pytestmark = pytest.mark.integration
 def test_questions_get_the_curated_answer(
     stack: RunningStack, question: str, expected: str
 ) -> None:
-    replies = say(stack.rasa_url, new_sender(), question)
+    sender = new_sender()
+    replies = say(stack.rasa_url, sender, question)
+    if "/deny" in payloads(replies):  # "took my passport" may be danger: asked first
+        assert "911" in texts(replies)
+        replies = say(stack.rasa_url, sender, "/deny")
     assert expected.lower() in texts(replies).lower()
     assert "/sources" in payloads(replies)
 

@@ -77,8 +77,12 @@ def test_the_crisis_reply_fits_the_kind_of_danger(
 def test_alarming_but_not_dangerous_messages_get_their_answer(
     stack: RunningStack, message: str
 ) -> None:
-    text = texts(say(stack.rasa_url, new_sender(), message))
-    assert "call 911" not in text.lower() and "llama al 911" not in text.lower()
+    replies = say(stack.rasa_url, new_sender(), message)
+    text = texts(replies)
+    assert not text.lower().startswith(("call 911", "llama al 911")), text  # no crisis reply
+    assert "Are you in danger right now" not in text and "/deny" not in payloads(replies)
+    if "teacher" in message:  # the helper path: what to do, whom to call
+        assert "child protection" in text
 
 
 CHECK_IN = {

@@ -59,7 +59,7 @@ def test_need_and_place_in_one_message_search_at_once() -> None:
 
 def test_missing_place_is_asked_and_can_be_skipped() -> None:
     [ask], state = run(ActionFindService(), "I need food", "find_service", language="en")
-    assert "Where should I look?" in ask["text"] and state["awaiting"] == "place"
+    assert "where should I look?" in ask["text"] and state["awaiting"] == "place"
     messages, _ = run(
         ActionFindService(), '/inform_place{"place": "skip"}', "inform_place",
         [{"entity": "place", "value": "skip"}], search=state, language="en",
