@@ -118,7 +118,7 @@ class RetentionTimer(threading.Thread):
 
 
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
-    """True when ``url`` answers 200 (for Rasa's /status: a model is loaded)."""
+    """True when ``url`` answers 200 (for Rasa's REST channel: a model is loaded)."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as reply:  # noqa: S310 - our own URL
             return reply.status == 200

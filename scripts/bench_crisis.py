@@ -12,7 +12,9 @@ disclosure, or the ordinary answer. Printed per language:
 - present danger: recall of the crisis reply, and of "crisis reply or check-in" (both put
   911 first: the recall target counts these);
 - none: false alarms (the crisis reply where none was needed) and check-ins;
-- disclosure: acknowledged (or escalated to crisis/check-in), and missed;
+- disclosure: acknowledged at once; at once or after the check-in (a "no, not in danger"
+  to the check-in brings the acknowledgement when the model read a disclosure too); and
+  acknowledged or escalated to the crisis reply or check-in;
 - the confusion between kinds of danger (which crisis reply was chosen);
 - the time the danger components add per message (p50/p95, this machine).
 
@@ -33,7 +35,14 @@ from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
-from bot.safety.danger_model import DANGER_TYPES, DISCLOSURE, NONE, load_examples
+from bot.nlu.danger import DANGER_KEY
+from bot.safety.danger_model import (
+    DANGER_TYPES,
+    DISCLOSURE,
+    DISCLOSURE_THRESHOLD,
+    NONE,
+    load_examples,
+)
 from bot.settings import get_settings
 from bot.training import model_path, quiet_tensorflow_env
 
@@ -114,7 +123,7 @@ def main() -> None:
     ]
     for language in sorted({e.language for e in examples}):
         rows = [
-            (e, *outcome(p))
+            (e, *outcome(p), (p.get(DANGER_KEY) or {}).get("disclosure", 0.0))
             for e, p in zip(examples, parsed, strict=True)
             if e.language == language
         ]
@@ -132,9 +141,13 @@ def main() -> None:
             "disclosures": len(disclosures),
             "acknowledged": sum(r[1] == "disclosure" for r in disclosures),
             "escalated": sum(r[1] in ("crisis", "check_in") for r in disclosures),
+            # "No, not in danger" after the check-in brings the acknowledgement (bot.actions.safety)
+            "acknowledged_after_check_in": sum(
+                r[1] == "check_in" and r[3] >= DISCLOSURE_THRESHOLD for r in disclosures
+            ),
         }
         confusion: dict[str, Counter] = defaultdict(Counter)
-        for example, result, kind in danger:
+        for example, result, kind, _ in danger:
             confusion[example.label][kind if result in ("crisis", "check_in") else "missed"] += 1
         per_kind = {
             kind: rate(sum(r[1] in ("crisis", "check_in") for r in danger if r[0].label == kind),
@@ -152,8 +165,10 @@ def main() -> None:
             f"  none: false alarms (crisis reply) {rate(c['false_alarm_crisis'], c['none'])}; "
             f"check-ins {rate(c['check_in_on_none'], c['none'])}; "
             f"read as disclosure {rate(c['disclosure_on_none'], c['none'])}",
-            f"  disclosure: acknowledged {rate(c['acknowledged'], c['disclosures'])}; "
-            "acknowledged or escalated "
+            f"  disclosure: acknowledged at once {rate(c['acknowledged'], c['disclosures'])}; "
+            "at once or after the check-in's 'no' "
+            + rate(c["acknowledged"] + c["acknowledged_after_check_in"], c["disclosures"])
+            + "; acknowledged or escalated (crisis reply or check-in) "
             + rate(c["acknowledged"] + c["escalated"], c["disclosures"]),
             "  kind of danger → reply chosen (true: predicted counts):",
         ]

@@ -120,6 +120,9 @@ def scored_intent(parse: dict[str, Any]) -> str:
     return final
 
 
+DANGER_CLASS = {"crisis": "danger", "danger_check": "danger"}
+
+
 def metrics(pairs: list[tuple[str, str]]) -> dict[str, Any]:
     """Accuracy, macro/weighted F1 over the true intents, and the top 5 confusions."""
     y_true, y_pred = [t for t, _ in pairs], [p for _, p in pairs]
@@ -129,11 +132,22 @@ def metrics(pairs: list[tuple[str, str]]) -> dict[str, Any]:
         return float(f1_score(y_true, y_pred, labels=labels, average=average, zero_division=0))
 
     confusions = Counter((t, p) for t, p in pairs if t != p).most_common(5)
+    per_intent = f1_score(y_true, y_pred, labels=labels, average=None, zero_division=0)
+    # Danger read as "ask first" is the check-in, which also puts 911 first: one safety class
+    # for this second figure (make bench-crisis measures danger detection itself).
+    merged = [(DANGER_CLASS.get(t, t), DANGER_CLASS.get(p, p)) for t, p in pairs]
+    m_true, m_pred = [t for t, _ in merged], [p for _, p in merged]
     return {
         "examples": len(pairs),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": f1("macro"),
         "weighted_f1": f1("weighted"),
+        "macro_f1_danger_as_one": float(
+            f1_score(m_true, m_pred, labels=sorted(set(m_true)), average="macro", zero_division=0)
+        ),
+        "per_intent_f1": {
+            label: round(float(v), 3) for label, v in zip(labels, per_intent, strict=True)
+        },
         "confusions": [{"true": t, "predicted": p, "count": n} for (t, p), n in confusions],
     }
 
@@ -149,6 +163,12 @@ def report(results: dict[str, dict[str, Any]], folds: int) -> str:
             f"{name:<10}{r['examples']:>10}{r['accuracy']:>10.3f}"
             f"{r['macro_f1']:>10.3f}{r['weighted_f1']:>13.3f}"
         )
+    lines.append("\nMacro-F1 with crisis and check-in as one danger class (both put 911 first):")
+    lines += [f"  {name:<8}{r['macro_f1_danger_as_one']:.3f}" for name, r in results.items()]
+    lines.append("\nLowest per-intent F1")
+    for name, r in results.items():
+        lowest = sorted(r["per_intent_f1"].items(), key=lambda item: item[1])[:8]
+        lines.append(f"  {name:<8}" + ", ".join(f"{k} {v:.2f}" for k, v in lowest))
     lines.append("\nMost common confusions (true → predicted: count)")
     for name, r in results.items():
         pairs = [f"{c['true']} → {c['predicted']}: {c['count']}" for c in r["confusions"]]
@@ -189,8 +209,8 @@ def main() -> None:
         predicted = asyncio.run(predict(model_path, [e.text for e in held_out]))
         for example, intent in zip(held_out, predicted, strict=True):
             final, _, held = intent.partition("|")
-            scored = final if example.intent in SAFETY_INTENTS or not held else held
-            pairs[example.language].append((example.intent, scored))
+            counted = final if example.intent in SAFETY_INTENTS or not held else held
+            pairs[example.language].append((example.intent, counted))
         model_path.unlink()
         elapsed = time.monotonic() - fold_started
         print(f"  parsed {len(held_out)} held-out examples; fold took {elapsed:.0f} s", flush=True)

@@ -1,4 +1,4 @@
-"""Privacy actions: deleting a conversation on the user's request (SAFETY.md 16)."""
+"""Privacy actions: deleting a conversation on the user's request (docs/safety-and-privacy.md)."""
 
 from __future__ import annotations
 

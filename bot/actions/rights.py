@@ -289,7 +289,7 @@ class ActionProviderMode(Action):
 
 
 class ActionChildPath(Action):
-    """An under-18 answer: the child path and the reporting notice (SAFETY.md 8-9)."""
+    """An under-18 answer: the child path and the reporting notice (docs/safety-and-privacy.md)."""
 
     def name(self) -> str:
         return "action_child_path"

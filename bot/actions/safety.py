@@ -19,6 +19,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from bot.actions.rights import MAIN_MENU, MENU_PAYLOAD, Speaker, entry_for_intent
 from bot.directory.payloads import REQUEST_HUMAN, need_payload
 from bot.i18n.catalogs import N_
+from bot.safety.danger_model import DISCLOSURE_THRESHOLD
 
 DANGER_KEY = "haven_danger"  # as bot.nlu.danger sets it in the parse data
 # A rights question inside a disclosure is answered right after the acknowledgement when
@@ -74,6 +75,12 @@ class ActionAnswerHeldMessage(Action):
         if event is None:
             dispatcher.utter_message(response="utter_menu")
             return []
+        found = (event.get("parse_data") or {}).get(DANGER_KEY) or {}
+        if found.get("disclosure", 0.0) >= DISCLOSURE_THRESHOLD:
+            # Not in danger now, but what they wrote describes exploitation: acknowledge it
+            # as a disclosure would have been ("what you describe may be trafficking").
+            dispatcher.utter_message(response="utter_disclosure")
+            return next_steps_after_disclosure(dispatcher, tracker, event)
         return replay(event)
 
 
@@ -88,21 +95,28 @@ class ActionDisclosureNextSteps(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        event = held_message(tracker, "disclosure")
-        held = ((event or {}).get("parse_data") or {}).get(DANGER_KEY, {}).get("held") or {}
-        asked = held.get("intent") or {}
-        if entry_for_intent(asked.get("name")) and asked.get("confidence", 0) >= ANSWER_CONFIDENCE:
-            return replay(event)
-        speaker = Speaker(tracker)
-        topics = [
-            entry
-            for ranked in held.get("intent_ranking") or []
-            if ranked.get("confidence", 0) >= TOPIC_CONFIDENCE
-            and (entry := entry_for_intent(ranked.get("name")))
-        ]
-        buttons = [speaker.topic_button(entry) for entry in topics[:MAX_TOPICS]]
-        buttons.append(speaker.button(SAFE_PLACE, need_payload("emergency_shelter")))
-        buttons.append(speaker.button(TALK_TO_PERSON, REQUEST_HUMAN))
-        buttons.append(speaker.button(MAIN_MENU, MENU_PAYLOAD))
-        dispatcher.utter_message(text=speaker.t(WHAT_NEXT), buttons=buttons)
-        return []
+        return next_steps_after_disclosure(dispatcher, tracker, held_message(tracker, "disclosure"))
+
+
+def next_steps_after_disclosure(
+    dispatcher: CollectingDispatcher, tracker: Tracker, event: dict[str, Any] | None
+) -> list[dict[str, Any]]:
+    """The rights question asked inside the disclosure, or the closest topics, a safe place,
+    a person and the menu."""
+    held = ((event or {}).get("parse_data") or {}).get(DANGER_KEY, {}).get("held") or {}
+    asked = held.get("intent") or {}
+    if entry_for_intent(asked.get("name")) and asked.get("confidence", 0) >= ANSWER_CONFIDENCE:
+        return replay(event)
+    speaker = Speaker(tracker)
+    topics = [
+        entry
+        for ranked in held.get("intent_ranking") or []
+        if ranked.get("confidence", 0) >= TOPIC_CONFIDENCE
+        and (entry := entry_for_intent(ranked.get("name")))
+    ]
+    buttons = [speaker.topic_button(entry) for entry in topics[:MAX_TOPICS]]
+    buttons.append(speaker.button(SAFE_PLACE, need_payload("emergency_shelter")))
+    buttons.append(speaker.button(TALK_TO_PERSON, REQUEST_HUMAN))
+    buttons.append(speaker.button(MAIN_MENU, MENU_PAYLOAD))
+    dispatcher.utter_message(text=speaker.t(WHAT_NEXT), buttons=buttons)
+    return []

@@ -1,8 +1,9 @@
 """Haven's SQL tracker store: Rasa's SQLTrackerStore plus deletion, retention and an index.
 
-Deleting a conversation (SAFETY.md 16) must happen *after* Rasa has written the request that
-asked for it: Rasa saves the tracker at the end of every request, and a row deleted earlier
-(for example by a custom action) is written back then (the "delete race" in RASA-NOTES.md).
+Deleting a conversation (docs/safety-and-privacy.md) must happen *after* Rasa has written
+the request that asked for it: Rasa saves the tracker at the end of every request, and a row
+deleted earlier (for example by a custom action) is written back then (the "delete race" in
+docs/rasa-internals.md).
 So ``action_delete_my_data`` only sets the ``delete_requested`` slot, and this store, when it
 is asked to save a tracker with that slot set, deletes every stored event of the sender
 instead. That runs at the end of the request, inside Rasa's per-conversation lock, so

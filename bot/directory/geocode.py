@@ -56,7 +56,7 @@ CITY_ALIASES = {
 # Everyday English and Spanish words that are also US place names ("can you tell me…" is not
 # Tell, TX; "en casa" is not Casa, AR). Inside a sentence they are never a place unless the
 # state follows ("Spring, TX", "hope arkansas"); as a reply to "where?" only when the reply is
-# the place alone. tests/unit/test_geocode.py holds sentences that must name no place.
+# the place alone. tests/unit/test_content.py holds sentences that must name no place.
 NOT_PLACES = frozenset(
     """
     a about accident agency alma alta amigo an and arma arriba at ayer banco barco be beach

@@ -28,8 +28,13 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot.db.engine import session_scope
-from bot.directory.confidential import confidential_ids, redact
-from bot.directory.models import TABLE_BY_NAME, TABLES, rows_where_in
+from bot.directory.confidential import (
+    HIDDEN_ADDRESS_FIELDS,
+    HIDDEN_LOCATION_FIELDS,
+    confidential_ids,
+    redact,
+)
+from bot.directory.models import TABLE_BY_NAME, TABLES, Address, Location, rows_where_in
 from bot.directory.taxonomy import PROFILE_PREFIX, PROFILE_TERMS, taxonomy_rows
 from bot.directory.vocabulary import load_vocabulary
 
@@ -107,6 +112,7 @@ class ImportReport:
     inserted: dict[str, int] = field(default_factory=dict)
     updated: dict[str, int] = field(default_factory=dict)
     skipped_tables: list[str] = field(default_factory=list)
+    kept_hidden: int = 0  # confidential rows whose stored address survived a redacted import
 
     @property
     def rows(self) -> int:
@@ -528,8 +534,36 @@ def import_directory(
             raise DirectoryImportError(problems)
         if on_total:
             on_total(sum(len(rows) for rows in tables.values()))
+        report.kept_hidden = keep_hidden_fields(session, tables)
         write_tables(session, tables, report, progress)
     return report
+
+
+def keep_hidden_fields(session: Session, tables: dict[str, dict[str, dict]]) -> int:
+    """A confidential location re-imported from a default (redacted) export keeps the
+    address and coordinates the database has: an empty hidden field never overwrites a
+    stored one. Returns how many rows kept something."""
+    locations, addresses = tables.get("location", {}), tables.get("address", {})
+    hidden = confidential_ids(
+        session, [*locations, *(row.get("location_id") for row in addresses.values())]
+    )
+    kept = 0
+    for model, rows, fields, owner in (
+        (Location, locations, HIDDEN_LOCATION_FIELDS, "id"),
+        (Address, addresses, HIDDEN_ADDRESS_FIELDS, "location_id"),
+    ):
+        for row_id, row in rows.items():
+            if row.get(owner) not in hidden:
+                continue
+            stored = session.get(model, row_id)
+            if stored is None:
+                continue
+            restored = {f: getattr(stored, f) for f in fields if row.get(f) is None}
+            restored = {f: v for f, v in restored.items() if v is not None}
+            if restored:
+                row.update(restored)
+                kept += 1
+    return kept
 
 
 # ---------------------------------------------------------------- exporting

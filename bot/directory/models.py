@@ -1,4 +1,4 @@
-"""The HSDS 3.0 subset Haven keeps (DIRECTORY.md), as SQLAlchemy tables with HSDS names.
+"""The HSDS 3.0 subset Haven keeps (docs/directory.md), as SQLAlchemy tables with HSDS names.
 
 Field names are HSDS's, so an import or export is a plain column copy. Haven's own profile
 (confidential addresses, immigration eligibility, population served, cost, referral method)

@@ -1,4 +1,4 @@
-"""Haven's two HSDS taxonomies: need categories and the directory profile (DIRECTORY.md).
+"""Haven's two HSDS taxonomies: need categories and the directory profile (docs/directory.md).
 
 Services link to them with HSDS ``attribute`` rows, so Haven's extensions travel inside
 plain HSDS: ``haven-need-<category>`` says what a service offers; ``haven-profile-<term>``
@@ -53,10 +53,10 @@ def taxonomy_rows(vocabulary: Vocabulary) -> dict[str, list[dict]]:
     """The taxonomy and taxonomy_term rows Haven's own data and search rely on."""
     taxonomies = [
         {"id": NEED_TAXONOMY, "name": "Haven need categories",
-         "description": "Needs of trafficking survivors (seed 002), each named after the "
-         "closest Open Eligibility term.", "uri": None, "version": "1"},
+         "description": "Needs of trafficking survivors (HHS ASPE issue brief, August 2008), "
+         "each named after the closest Open Eligibility term.", "uri": None, "version": "1"},
         {"id": PROFILE_TAXONOMY, "name": "Haven directory profile",
-         "description": "Haven's HSDS profile extensions (DIRECTORY.md).", "uri": None,
+         "description": "Haven's HSDS profile extensions (docs/directory.md).", "uri": None,
          "version": "1"},
     ]  # fmt: skip
     terms = [

@@ -1,6 +1,6 @@
 """Knowledge entries (``data/knowledge/*.yml``) and the contacts registry (``data/contacts.yml``).
 
-Entries are curated, cited text (CONTENT.md); Haven never generates an answer. Adding a
+Entries are curated, cited text (docs/content.md); Haven never generates an answer. Adding a
 topic needs no Python: an entry here, its ``kb_<id>`` intent with training examples, a rule
 in ``data/rules/rights.yml`` and the translations in the catalogs.
 """

@@ -11,7 +11,8 @@ from bot.web.api import api
 
 
 def create_app(name: str = "haven_web") -> Sanic:
-    """Build the web application; every response is marked not to be cached (SAFETY.md 3)."""
+    """Build the web application; every response is marked not to be cached
+    (docs/safety-and-privacy.md)."""
     app = Sanic(name)
     app.blueprint(api)
 

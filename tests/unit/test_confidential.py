@@ -154,3 +154,25 @@ def test_export_leaves_confidential_addresses_out_unless_asked(
     upgrade(url)
     import_directory(tmp_path / "public", url)
     assert SHELTER_SAL in [row[0] for row in _chat_answers(url, "77002")[0]]
+
+
+def test_a_redacted_export_imported_back_never_blanks_a_shelter_address(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'haven.db'}"
+    upgrade(url)
+    import_directory(SAMPLE, url)
+
+    def stored() -> tuple:
+        with get_engine(url).connect() as connection:
+            return connection.execute(
+                sa.text(
+                    "SELECT l.latitude, l.longitude, a.address_1, a.postal_code FROM location l "
+                    "JOIN address a ON a.location_id = l.id WHERE l.id = :id"
+                ),
+                {"id": SHELTER},
+            ).one()
+
+    before = stored()
+    assert None not in before
+    export_directory(tmp_path / "public", url)  # the default export: addresses left out
+    report = import_directory(tmp_path / "public", url)
+    assert stored() == before and report.kept_hidden >= 2  # the location and its address

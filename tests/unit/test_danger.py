@@ -205,6 +205,19 @@ def test_no_after_the_check_in_answers_the_question_that_was_held() -> None:
     assert events[1]["parse_data"][DANGER_KEY]["tier"] == "answered"
 
 
+def test_no_after_the_check_in_acknowledges_a_story_of_exploitation() -> None:
+    ranking = [{"name": "kb_rights_at_work", "confidence": 0.3}]
+    story = _user("they locked us in last night and keep our pay", "possible", "find_service",
+                  0.4, ranking)  # fmt: skip
+    story["parse_data"][DANGER_KEY]["disclosure"] = 0.6
+    messages, events = _run(ActionAnswerHeldMessage(), [story, {"event": "user", "text": "no"}])
+    assert messages[0]["response"] == "utter_disclosure"
+    assert events == [] and "/kb_rights_at_work" in [b["payload"] for b in messages[1]["buttons"]]
+    story["parse_data"][DANGER_KEY]["disclosure"] = 0.1  # not a story: the question, replayed
+    messages, events = _run(ActionAnswerHeldMessage(), [story, {"event": "user", "text": "no"}])
+    assert messages == [] and events[1]["text"] == story["text"]
+
+
 def test_a_rights_question_inside_a_disclosure_is_answered_after_the_acknowledgement() -> None:
     story = _user(
         "he keeps my passport, is that legal", "disclosure", "kb_passport_and_id", 0.9, []

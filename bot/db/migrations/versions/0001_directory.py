@@ -1,4 +1,4 @@
-"""The HSDS service directory tables (DIRECTORY.md).
+"""The HSDS service directory tables (docs/directory.md).
 
 Revision ID: 0001_directory
 Revises:
