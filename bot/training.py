@@ -18,7 +18,7 @@ MODEL_PREFIX = "haven-"
 TRAINING_DATA_DIRS = ("data/nlu", "data/rules", "data/stories")
 _FINGERPRINTED = (
     "domain.yml", "config.yml", *TRAINING_DATA_DIRS, "data/safety", "bot/nlu",
-    "bot/safety/danger_model.py",
+    "bot/safety/danger_model.py", "bot/i18n/text.py",  # text folding the features read
 )  # fmt: skip
 KEEP_MODELS = 2
 

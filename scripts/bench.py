@@ -31,7 +31,7 @@ from pathlib import Path
 
 import aiohttp
 
-from bot.settings import get_settings
+from bot.settings import ensure_private_dir, get_settings
 from bot.training import model_path, quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -253,7 +253,7 @@ def main() -> None:
         "--stored", type=int, default=10_000, help="conversations already stored in run 2"
     )
     args = parser.parse_args()
-    BENCH_DIR.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(BENCH_DIR)  # var/ and what is in it stay private
     settings = get_settings()
     model = model_path(settings)
     if not model.exists():
@@ -264,7 +264,7 @@ def main() -> None:
     for label, conversations in (("Haven", 0), ("Haven 10k", args.stored)):
         var_dir = BENCH_DIR / "haven-var"
         shutil.rmtree(var_dir, ignore_errors=True)  # fresh conversations each run
-        var_dir.mkdir(parents=True)
+        ensure_private_dir(var_dir)  # var/ and what is in it stay private
         if conversations:
             written = seed_conversations(var_dir, conversations)
             print(f"Stored {conversations:,} generated conversations ({written:,} events).")

@@ -43,7 +43,7 @@ from bot.safety.danger_model import (
     NONE,
     load_examples,
 )
-from bot.settings import get_settings
+from bot.settings import ensure_private_dir, get_settings
 from bot.training import model_path, quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -196,7 +196,7 @@ def main() -> None:
     ]
     print("\n".join(lines))
     output = ROOT / "var" / "bench-crisis" / "results.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(output.parent)  # var/ and what is in it stay private
     output.write_text(json.dumps(results, indent=2, default=dict) + "\n")
     print(f"\nWrote {output.relative_to(ROOT)}")
 

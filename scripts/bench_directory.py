@@ -33,6 +33,7 @@ from bot.directory.hsds_io import FILE_NAMES, dump_tables, import_directory
 from bot.directory.models import TABLE_BY_NAME
 from bot.directory.search import SearchQuery, _local_candidates, search
 from bot.directory.vocabulary import load_vocabulary
+from bot.settings import ensure_private_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 WORK = ROOT / "var" / "bench"
@@ -122,7 +123,7 @@ def generate(folder: Path, services: int, seed: int = 7) -> int:
                 {"id": f"bench-attr-{n}-c", "link_id": loc, "link_entity": "location",
                  "taxonomy_term_id": "haven-profile-address_confidential", "value": "true"}
             )  # fmt: skip
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(folder)  # var/ and what is in it stay private
     resources = []
     for table, rows in tables.items():
         if not rows:

@@ -41,6 +41,7 @@ from rasa.utils.log_utils import configure_structlog
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 
+from bot.settings import ensure_private_dir
 from bot.training import quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -192,7 +193,7 @@ def main() -> None:
     os.environ.update(quiet_tensorflow_env())  # as bot.stack runs Rasa; TensorFlow reads it
     configure_logging_and_warnings(logging.ERROR)
     configure_structlog(logging.ERROR)
-    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    ensure_private_dir(WORK_DIR)  # var/ and what is in it stay private
     scored = [e for language in LANGUAGES for e in load_examples(language)]
     neutral = load_examples(NEUTRAL)
     strata = [f"{e.language}/{e.intent}" for e in scored]

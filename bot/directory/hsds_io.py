@@ -9,7 +9,8 @@ Accepted inputs:
 - a folder (or its ``datapackage.json``) with one CSV per HSDS table;
 - HSDS JSON: a list of nested service objects (as the HSDS API returns them), a page of
   them (``{"contents": [...]}``), one service object, or an object of tables
-  (``{"organization": [...], "service": [...], ...}``, what ``--format json`` exports).
+  (``{"organization": [...], "service": [...], ...}``, what ``haven directory export
+  DEST.json`` writes).
 """
 
 from __future__ import annotations
