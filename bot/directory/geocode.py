@@ -11,13 +11,12 @@ from __future__ import annotations
 import functools
 import re
 import statistics
-import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
 
 import zipcodes
 
-from bot.i18n.text import fold
+from bot.i18n.text import fold, strip_accents
 
 ZIP_CODE = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
 CITY_RADIUS_KM = 40.0  # about 25 miles: "near" for a city or ZIP
@@ -280,12 +279,6 @@ def _state_at(
     return None, 0
 
 
-def _strip_accents(text: str) -> str:
-    """The text as typed (case kept), accents and curly quotes folded like ``fold``."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 def find_place(text: str, *, place_only: bool = False) -> Place | None:
     """The place a message names: a ZIP code, "City[, ST]" or a state; None if there is none.
 
@@ -301,7 +294,7 @@ def find_place(text: str, *, place_only: bool = False) -> Place | None:
             return place
     index = _index()
     tokens = TOKEN.findall(fold(text).replace(".", ""))[:MAX_TOKENS]
-    cased = CASED_TOKEN.findall(_strip_accents(text).replace(".", ""))[:MAX_TOKENS]
+    cased = CASED_TOKEN.findall(strip_accents(text).replace(".", ""))[:MAX_TOKENS]
     if len(cased) != len(tokens):
         cased = tokens  # a script fold changes (ß, ligatures): read codes as lowercase
     best: tuple[int, Place] | None = None

@@ -8,11 +8,15 @@ import unicodedata
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?", re.UNICODE)
 
 
+def strip_accents(text: str) -> str:
+    """The text with accents removed (é→e, ñ→n), case kept."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
 def fold(text: str) -> str:
     """Lowercase, strip accents (é→e, ñ→n) and collapse whitespace: how people type on phones."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    stripped = stripped.replace("’", "'").replace("‘", "'")
+    stripped = strip_accents(text.casefold()).replace("’", "'").replace("‘", "'")
     return " ".join(stripped.split())
 
 

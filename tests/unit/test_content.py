@@ -28,7 +28,7 @@ from bot.nlu.guard import InputGuard
 
 ROOT = Path(__file__).resolve().parents[2]
 LANGUAGES = ("en", "es")
-# A file name or an internal document: "002_0a84.txt", "SAFETY.md", "roadmap.yml", "seed".
+# A file name or an internal document: "002_0a84.txt", "DESIGN-BRIEF.md", "roadmap.yml", "seed".
 INTERNAL = re.compile(
     r"\b[\w-]+\.(?:md|txt|py|ya?ml|json|po|pot|csv)\b|\bseeds?\b"
     r"|(?-i:SAFETY|CONTENT|DIRECTORY|RASA-NOTES|STYLE)\b",
@@ -110,7 +110,7 @@ def test_no_internal_name_or_unfilled_placeholder_reaches_a_reader(pattern: re.P
 
 def test_the_check_catches_a_file_name() -> None:
     assert INTERNAL.search("Source: 002_0a845e5c5961e2d1.txt")
-    assert INTERNAL.search("see SAFETY.md rule 8")
+    assert INTERNAL.search("see DESIGN-BRIEF.md rule 8")
     assert PLACEHOLDER.search("deleted after {retention_days} days")
     wrong = "Your Eligibility Letter gets you SNAP and Medicaid."
     assert BENEFIT_WORDS.search(wrong) and not NARROWED.search(wrong)

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Files that hold such names on purpose, to test that they never reach a reader.
 DETECTORS = {"tests/unit/test_content.py", "tests/unit/test_references.py"}
 TEXT_SUFFIXES = {".py", ".yml", ".yaml", ".md", ".cfg", ".toml", ".json", ".ini", ".txt", ""}
-# A design document named in capitals ("SAFETY.md", "RASA-NOTES.md").
+# A design document named in capitals ("DESIGN-BRIEF.md", "TEAM-NOTES.md").
 DOCUMENT = re.compile(r"\b[A-Z][A-Z0-9_-]{2,}\.md\b")
 # Paths outside the repository ("../shared/…", "/work/…", "design/…", "sources/…").
 OUTSIDE = re.compile(r"\.\./(?:shared|sources|design)\b|/work/(?:shared|main)\b|\bdesign/[A-Z]")
@@ -96,7 +96,7 @@ def test_every_repository_path_named_exists() -> None:
 
 
 def test_the_check_catches_a_missing_reference(tmp_path: Path) -> None:
-    assert DOCUMENT.search("see SAFETY.md rule 8") and not any(ROOT.rglob("SAFETY.md"))
-    assert OUTSIDE.search("read ../shared/design/CONTENT.md first")
+    assert DOCUMENT.search("see DESIGN-BRIEF.md rule 8") and not any(ROOT.rglob("DESIGN-BRIEF.md"))
+    assert OUTSIDE.search("read ../shared/design/brief.md first")
     assert REPO_PATH.findall("see `docs/nowhere.md`") == ["docs/nowhere.md"]
     assert not exists("docs/nowhere.md", tmp_path)
