@@ -117,8 +117,11 @@ def purge(days: int | None) -> None:
 
     settings = get_settings()
     days = settings.retention_days if days is None else days
-    if days < 0:
-        raise click.BadParameter("must be 0 or more", param_hint="--days")
+    if days < 1:  # 0 would erase the conversations in progress this minute
+        raise click.BadParameter(
+            'must be 1 or more (one person\'s data: they write "delete my data")',
+            param_hint="--days",
+        )
     report = HavenTrackerStore().purge_older_than(days)
     click.echo(
         f"Purged {report.events} event(s) older than {days} day(s); "
@@ -168,14 +171,19 @@ def directory() -> None:
 
 @directory.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
-def directory_import(path) -> None:
+@click.option(
+    "--strict", is_flag=True, help="Refuse the whole import on any problem (nothing changes)."
+)
+def directory_import(path, strict: bool) -> None:
     """Import HSDS data: a data package folder (CSV + datapackage.json) or HSDS JSON.
 
-    Rows are matched by id, so importing the same data again updates it in place. A file
-    with a bad row is refused with its file, row and field, and nothing is changed.
+    Rows are matched by id, so importing the same data again updates it in place. A bad
+    value is dropped or repaired and a bad row skipped, each with a warning naming its
+    file, row and field; the rest is imported. With --strict, any problem refuses the
+    import and nothing is changed.
     """
     from bot.db.migrate import upgrade
-    from bot.directory.hsds_io import DirectoryImportError, import_directory
+    from bot.directory.hsds_io import MAX_PROBLEMS, DirectoryImportError, import_directory
 
     settings = get_settings()
     upgrade(settings.database_url)
@@ -188,18 +196,26 @@ def directory_import(path) -> None:
 
     try:
         report = import_directory(
-            path, settings.database_url, progress=lambda n: bar.update(n), on_total=start
-        )
+            path, settings.database_url, progress=lambda n: bar.update(n), on_total=start,
+            strict=strict,
+        )  # fmt: skip
     except DirectoryImportError as error:
         raise click.ClickException(str(error)) from None
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)
+    services = report.inserted.get("service", 0) + report.updated.get("service", 0)
     click.echo(
-        f"Imported {path}: {sum(report.inserted.values())} rows added, "
-        f"{sum(report.updated.values())} updated "
-        f"({report.inserted.get('service', 0) + report.updated.get('service', 0)} services)."
+        f"Imported {path}: {report.rows} rows ({sum(report.inserted.values())} added, "
+        f"{sum(report.updated.values())} updated; {services} service(s)), "
+        f"{report.repaired_rows} repaired, {report.skipped_rows} skipped."
     )
+    if report.warnings:
+        click.echo(f"{len(report.warnings)} warning(s):")
+        for warning in report.warnings[:MAX_PROBLEMS]:
+            click.echo(f"  {warning.warning}")
+        if len(report.warnings) > MAX_PROBLEMS:
+            click.echo(f"  … and {len(report.warnings) - MAX_PROBLEMS} more")
     if report.skipped_tables:
         click.echo(f"Not imported (not used by Haven): {', '.join(report.skipped_tables)}")
 

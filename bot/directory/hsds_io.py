@@ -1,27 +1,33 @@
 """Import and export of HSDS 3.0 data: tabular data packages (CSV) and HSDS JSON.
 
 An import reads everything first, converts and checks every value and every reference, and
-only then writes, in one transaction: a bad row is reported with its file, row and field, and
-a failed import changes nothing. Rows are matched by ``id``, so importing the same data
-again updates it in place. An export writes a data package that imports back identically.
+only then writes, in one transaction. By default it is lenient, so that real directories
+load: a bad value is dropped or repaired and a bad row skipped, each with a warning naming
+its file, row and field, and the rest is imported; rows that belong to a skipped row are
+skipped with it. ``strict`` refuses the whole import on any problem instead, and a source
+that cannot be read at all is refused either way; a refused import changes nothing. Rows are
+matched by ``id``, so importing the same data again updates it in place. An export writes a
+data package that imports back identically.
 
 Accepted inputs:
 - a folder (or its ``datapackage.json``) with one CSV per HSDS table;
-- HSDS JSON: a list of nested service objects (as the HSDS API returns them), a page of
-  them (``{"contents": [...]}``), one service object, or an object of tables
-  (``{"organization": [...], "service": [...], ...}``, what ``haven directory export
-  DEST.json`` writes).
+- HSDS JSON: a list of nested objects (as the HSDS API returns them: services,
+  organizations, service-at-locations, locations, taxonomy terms…), a page of them
+  (``{"contents": [...]}``), one object, or an object of tables (``{"organization": [...],
+  "service": [...], ...}``, what ``haven directory export DEST.json`` writes).
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import json
 import os
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +41,7 @@ from bot.directory.confidential import (
     confidential_ids,
     redact,
 )
+from bot.directory.hours import RULE_FIELDS, parse_time, schedule_problem, timezone_named
 from bot.directory.models import TABLE_BY_NAME, TABLES, Address, Location, rows_where_in
 from bot.directory.taxonomy import PROFILE_PREFIX, PROFILE_TERMS, taxonomy_rows
 from bot.directory.vocabulary import load_vocabulary
@@ -69,24 +76,64 @@ FILE_NAMES = {
     "service_area": "service_areas.csv", "required_document": "required_documents.csv",
     "attribute": "attributes.csv", "service_capacity": "service_capacities.csv",
 }  # fmt: skip
-TIME = re.compile(r"^([01]?\d|2[0-3]):[0-5]\d(:[0-5]\d)?$")
-DAYS = {"MO", "TU", "WE", "TH", "FR", "SA", "SU"}
+# Free text publishers often write as HTML or Markdown: stored as plain text.
+TEXT_FIELDS = {
+    ("organization", "description"), ("service", "description"),
+    ("service", "fees_description"), ("service", "eligibility_description"),
+    ("service", "application_process"), ("service", "alert"), ("location", "description"),
+    ("location", "transportation"), ("service_at_location", "description"),
+    ("schedule", "description"),
+}  # fmt: skip
+COORDINATES = ("latitude", "longitude")
+# Tables whose rows stand on their own: a reference from one to a row that is not there is
+# dropped. Every other table's rows belong to a parent and go when their last parent goes.
+INDEPENDENT = {"organization", "taxonomy", "taxonomy_term", "service", "location"}
+# Fields only one kind of HSDS object has, to tell what a JSON file's objects are.
+OBJECT_FIELDS = (
+    ("status", "service"), ("location_type", "location"), ("location", "service_at_location"),
+    ("service", "service_at_location"), ("taxonomy_detail", "taxonomy_term"),
+    ("parent_id", "taxonomy_term"), ("services", "organization"),
+    ("locations", "organization"), ("website", "organization"), ("tax_status", "organization"),
+)  # fmt: skip
+
+# What a lenient import did about a problem (``Problem.outcome``).
+REFUSED = "import refused"  # the source itself cannot be read: refused in every mode
+SKIPPED = "row skipped"
+DROPPED = "value dropped"
+FIRST_KEPT = "first value kept"
+CALL_FOR_HOURS = "kept; its hours show as 'call for hours'"
+TIMES_DROPPED = "value and opening times dropped; its hours show as 'call for hours'"
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One reason an import was refused, located by file, row and field."""
+    """Something wrong in the data, located by file, row and field, and what a lenient
+    import did about it."""
 
     source: str
     row: str
     field: str | None
     message: str
+    outcome: str = REFUSED
+    table: str | None = None
+    row_id: str | None = None
 
     def __str__(self) -> str:
         where = f"{self.source}, row {self.row}"
         if self.field:
             where += f", field {self.field}"
         return f"{where}: {self.message}"
+
+    @property
+    def warning(self) -> str:
+        return f"{self} ({self.outcome})"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The row it is about: its table and id when known."""
+        if self.table and self.row_id:
+            return (self.table, self.row_id)
+        return (self.source, self.row)
 
 
 class DirectoryImportError(Exception):
@@ -106,6 +153,13 @@ class RawRow:
     source: str
     row: str
     values: dict[str, Any]
+    # Values its place in nested JSON gives (the parent's id): used when the row gives none.
+    implied: dict[str, Any] = field(default_factory=dict)
+
+    def problem(self, column: str | None, message: str, outcome: str) -> Problem:
+        row_id = self.values.get("id")
+        row_id = str(row_id).strip() if row_id is not None else None
+        return Problem(self.source, self.row, column, message, outcome, self.table, row_id)
 
 
 @dataclass
@@ -114,10 +168,80 @@ class ImportReport:
     updated: dict[str, int] = field(default_factory=dict)
     skipped_tables: list[str] = field(default_factory=list)
     kept_hidden: int = 0  # confidential rows whose stored address survived a redacted import
+    warnings: list[Problem] = field(default_factory=list)  # what a lenient import repaired
+    repaired_rows: int = 0  # rows imported with a value dropped or repaired
+    skipped_rows: int = 0  # rows not imported
 
     @property
     def rows(self) -> int:
         return sum(self.inserted.values()) + sum(self.updated.values())
+
+
+# ---------------------------------------------------------------- plain text
+
+MARKUP = re.compile(
+    r"</?[a-zA-Z][a-zA-Z0-9]*(\s[^<>]*)?/?>|&([a-zA-Z][a-zA-Z0-9]*|#\d+|#[xX][0-9a-fA-F]+);"
+)
+MARKDOWN_LINK = re.compile(r"\[([^\[\]\n]+)\]\(([^()\s]+)\)")
+MARKDOWN_BOLD = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1", re.DOTALL)
+
+
+class _TextOfHtml(HTMLParser):
+    """The text of an HTML fragment: blocks and ``<br>`` become line breaks, list items
+    "- " lines, a link "text (url)"; script and style content is left out."""
+
+    HIDDEN = {"script", "style", "template"}
+    BLOCKS = {
+        "p", "div", "section", "article", "header", "footer", "blockquote", "pre", "ul", "ol",
+        "table", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "address",
+    }  # fmt: skip
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+        self.links: list[tuple[str, int]] = []  # (href, where its text starts in parts)
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in self.HIDDEN:
+            self.hidden += 1
+        elif tag == "br":
+            self.parts.append("\n")
+        elif tag == "li":
+            self.parts.append("\n- ")
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+        elif tag == "a":
+            self.links.append((dict(attrs).get("href") or "", len(self.parts)))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.HIDDEN:
+            self.hidden = max(0, self.hidden - 1)
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+        elif tag == "a" and self.links:
+            href, start = self.links.pop()
+            text = "".join(self.parts[start:])
+            if href.startswith(("http:", "https:", "mailto:", "tel:")) and href not in text:
+                self.parts.append(f" ({href})")
+
+    def handle_data(self, data: str) -> None:
+        if not self.hidden:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+
+def plain_text(text: str) -> str:
+    """``text`` without HTML or Markdown: tags stripped (script and style with their content),
+    entities unescaped, ``<br>``/``<p>`` line breaks, ``<li>`` "- " items, ``[text](url)``
+    "text (url)", ``**bold**`` "bold". Text without markup keeps its line breaks."""
+    if MARKUP.search(text):
+        parser = _TextOfHtml()
+        parser.feed(text)
+        parser.close()
+        lines = (re.sub(r"[ \t]+", " ", line).strip() for line in "".join(parser.parts).split("\n"))
+        text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
+    text = MARKDOWN_LINK.sub(lambda m: m[1] if m[1] == m[2] else f"{m[1]} ({m[2]})", text)
+    return MARKDOWN_BOLD.sub(lambda m: m[2], text)
 
 
 # ---------------------------------------------------------------- reading
@@ -131,8 +255,9 @@ def _table_name(name: str) -> str | None:
 
 
 def _read_csv(path: Path, table: str, problems: list[Problem]) -> list[RawRow]:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
+    try:  # newline="": line breaks inside quoted cells stay as they are ("\n", "\r\n")
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            text = handle.read()
     except UnicodeDecodeError as error:
         problems.append(Problem(path.name, "?", None, f"is not UTF-8 text ({error.reason})"))
         return []
@@ -142,13 +267,15 @@ def _read_csv(path: Path, table: str, problems: list[Problem]) -> list[RawRow]:
     if "\x00" in text:
         problems.append(Problem(path.name, "?", None, "contains binary data, not CSV"))
         return []
-    reader = csv.DictReader(text.splitlines())
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
     rows = []
     for number, values in enumerate(reader, start=2):  # row 1 is the header
+        raw = RawRow(table, path.name, str(number), values)
         if None in values:
-            problems.append(Problem(path.name, str(number), None, "has more cells than the header"))
+            problems.append(raw.problem(None, "has more cells than the header", SKIPPED))
             continue
-        rows.append(RawRow(table, path.name, str(number), values))
+        rows.append(raw)
     return rows
 
 
@@ -209,6 +336,7 @@ NESTED: dict[str, dict[str, tuple[str, str]]] = {
         "attributes": ("attribute", "link"),
     },
     "service_at_location": {
+        "service": ("service", "ref:service_id"),
         "location": ("location", "ref:location_id"),
         "phones": ("phone", "fk:service_at_location_id"),
         "schedules": ("schedule", "fk:service_at_location_id"),
@@ -233,40 +361,57 @@ NESTED: dict[str, dict[str, tuple[str, str]]] = {
 
 
 def _flatten(
-    obj: Any, table: str, source: str, where: str, out: list[RawRow], problems: list[Problem]
-) -> str | None:
+    obj: Any, table: str, source: str, where: str, out: list[RawRow],
+    problems: list[Problem], skipped: list[str], implied: dict[str, Any] | None = None,
+) -> str | None:  # fmt: skip
     """Add ``obj`` (and its nested objects) as rows; returns its id."""
     if not isinstance(obj, dict):
-        problems.append(Problem(source, where, None, f"expected an object for {table}"))
+        message = f"is not an object ({table} expected)"
+        problems.append(Problem(source, where, None, message, SKIPPED, table))
         return None
     values = {k: v for k, v in obj.items() if not isinstance(v, (dict, list))}
     if not values.get("id"):
         values["id"] = f"{where}".replace("[", "-").replace("]", "").replace(".", "-")
     own_id = str(values["id"])
+    raw = RawRow(table, source, where, values, dict(implied or {}))
     children = NESTED.get(table, {})
     deferred: list[tuple[str, Any, str, str]] = []
     for key, value in obj.items():
-        if key not in children or value is None:
+        if key not in children:
+            if isinstance(value, (dict, list)) and key not in skipped:
+                skipped.append(key)
+            continue
+        if value is None:
             continue
         child_table, link = children[key]
         if link.startswith("ref:"):
-            child_id = _flatten(value, child_table, source, f"{where}.{key}", out, problems)
-            values.setdefault(link[4:], child_id)
+            child_id = _flatten(
+                value, child_table, source, f"{where}.{key}", out, problems, skipped
+            )
+            if child_id is not None:
+                raw.implied[link[4:]] = child_id
         else:
             deferred.append((key, value, child_table, link))
-    out.append(RawRow(table, source, where, values))
+    out.append(raw)
     for key, value, child_table, link in deferred:
+        parent = {"link_entity": table, "link_id": own_id} if link == "link" else {link[3:]: own_id}
         items = value if isinstance(value, list) else [value]
         for position, item in enumerate(items):
-            if isinstance(item, dict):
-                item = dict(item)
-                if link == "link":
-                    item.setdefault("link_entity", table)
-                    item.setdefault("link_id", own_id)
-                else:
-                    item.setdefault(link[3:], own_id)
-            _flatten(item, child_table, source, f"{where}.{key}[{position}]", out, problems)
+            _flatten(
+                item, child_table, source, f"{where}.{key}[{position}]", out, problems, skipped,
+                parent,
+            )  # fmt: skip
     return own_id
+
+
+def _object_table(obj: Any, named: str | None) -> str:
+    """What a top-level JSON object is: told by its fields, else by the file's name
+    (``organization_full.json``); a service by default."""
+    if isinstance(obj, dict):
+        for key, table in OBJECT_FIELDS:
+            if key in obj:
+                return table
+    return named or "service"
 
 
 def _read_json(path: Path, problems: list[Problem], skipped: list[str]) -> list[RawRow]:
@@ -278,11 +423,13 @@ def _read_json(path: Path, problems: list[Problem], skipped: list[str]) -> list[
     rows: list[RawRow] = []
     if isinstance(data, dict) and isinstance(data.get("contents"), list):
         data = data["contents"]
-    if isinstance(data, dict) and "id" in data and "name" in data:
+    if isinstance(data, dict) and "id" in data:
         data = [data]
     if isinstance(data, list):
-        for position, service in enumerate(data):
-            _flatten(service, "service", path.name, f"[{position}]", rows, problems)
+        named = _table_name(re.sub(r"_(full|list)$", "", path.stem.lower()))
+        for position, item in enumerate(data):
+            table = _object_table(item, named)
+            _flatten(item, table, path.name, f"[{position}]", rows, problems, skipped)
         return rows
     if isinstance(data, dict):
         for key, items in data.items():
@@ -291,11 +438,11 @@ def _read_json(path: Path, problems: list[Problem], skipped: list[str]) -> list[
                 skipped.append(key)
                 continue
             for position, item in enumerate(items):
+                where = f"{key}[{position}]"
                 if isinstance(item, dict):
-                    rows.append(RawRow(table, path.name, f"{key}[{position}]", dict(item)))
+                    rows.append(RawRow(table, path.name, where, dict(item)))
                 else:
-                    where = f"{key}[{position}]"
-                    problems.append(Problem(path.name, where, None, "is not an object"))
+                    problems.append(Problem(path.name, where, None, "is not an object", SKIPPED))
         return rows
     problems.append(Problem(path.name, "-", None, "is not HSDS JSON (a list or an object)"))
     return []
@@ -326,7 +473,7 @@ def _convert(value: Any, column: sa.Column) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     kind = column.type
-    if isinstance(kind, sa.Float):
+    if isinstance(kind, (sa.Float, sa.Integer)):
         if isinstance(value, bool):
             raise ValueError(f"{value!r} is not a number")
         try:
@@ -335,6 +482,10 @@ def _convert(value: Any, column: sa.Column) -> Any:
             raise ValueError(f"{value!r} is not a number") from None
         if number != number or number in (float("inf"), float("-inf")):
             raise ValueError(f"{value!r} is not a finite number")
+        if isinstance(kind, sa.Integer):
+            if not number.is_integer():
+                raise ValueError(f"{value!r} is not a whole number")
+            return int(number)
         return number
     if isinstance(kind, sa.DateTime):
         try:
@@ -367,58 +518,98 @@ def _check_value(table: str, name: str, value: Any) -> str | None:
         return f"{value} is not a latitude (-90 to 90)"
     if (table, name) == ("location", "longitude") and not -180 <= value <= 180:
         return f"{value} is not a longitude (-180 to 180)"
-    if table == "schedule" and name in ("opens_at", "closes_at") and not TIME.match(value):
-        return f"{value!r} is not a time (HH:MM)"
-    if table == "schedule" and name == "byday" and value:
-        days = {day.strip()[-2:].upper() for day in value.split(",") if day.strip()}
-        if not days <= DAYS:
-            return f"{value!r} is not a list of days (MO,TU,WE,TH,FR,SA,SU)"
+    if table == "schedule" and name in ("opens_at", "closes_at"):
+        try:
+            parse_time(value)
+        except ValueError as error:
+            return str(error)
+    if (table, name) == ("schedule", "timezone") and timezone_named(value) is None:
+        return f"{value!r} is not a UTC offset in hours or a time zone name"
     if table == "phone" and name == "number" and value and not any(ch.isdigit() for ch in value):
         return f"{value!r} has no digits"
     return None
 
 
+def _value(table: str, column: sa.Column, given: Any) -> Any:
+    """``given`` converted to the column's type, checked, and as plain text for free-text
+    fields; ValueError says what is wrong."""
+    value = _convert(given, column)
+    if isinstance(value, str) and (table, column.name) in TEXT_FIELDS:
+        value = plain_text(value) or None
+    message = _check_value(table, column.name, value)
+    if message:
+        raise ValueError(message)
+    return value
+
+
+def _convert_row(raw: RawRow, problems: list[Problem]) -> dict[str, Any] | None:
+    """The typed row, with bad values dropped or repaired; None when the row is skipped."""
+    row: dict[str, Any] = {}
+    found: list[Problem] = []
+    for column in TABLE_BY_NAME[raw.table].__table__.columns:
+        name, implied = column.name, raw.implied.get(column.name)
+        try:
+            value, message = _value(raw.table, column, raw.values.get(name)), None
+        except ValueError as error:
+            value, message = None, str(error)
+        if value is None and implied is not None:
+            if message:
+                found.append(raw.problem(name, message, f"set to {implied!r}, its parent"))
+            value, message = implied, None
+        if message is None and value is None and not column.nullable:
+            message = "is required"
+        if message:
+            dropped = raw.table == "schedule" and name in RULE_FIELDS
+            outcome = SKIPPED if not column.nullable else TIMES_DROPPED if dropped else DROPPED
+            found.append(raw.problem(name, message, outcome))
+        row[name] = value
+    if raw.table == "attribute":
+        message = _check_profile_value(row)
+        if message:
+            found.append(raw.problem("value", message, SKIPPED))
+    if raw.table == "location" and any(p.field in COORDINATES for p in found):
+        for name in COORDINATES:  # half a position is no position
+            if row[name] is not None:
+                message = f"{row[name]} is no position without the other coordinate"
+                found.append(raw.problem(name, message, DROPPED))
+                row[name] = None
+    if raw.table == "schedule":
+        if any(p.outcome == TIMES_DROPPED for p in found):
+            row["opens_at"] = row["closes_at"] = None
+        error = schedule_problem(row)
+        if error:
+            found.append(raw.problem(error.field, str(error), CALL_FOR_HOURS))
+    problems.extend(found)
+    return None if any(p.outcome == SKIPPED for p in found) else row
+
+
 def convert_rows(
     raw_rows: Iterable[RawRow], problems: list[Problem]
 ) -> tuple[dict[str, dict[str, dict]], dict[tuple[str, str], RawRow]]:
-    """Typed rows per table keyed by id, and where each came from; bad rows are left out."""
+    """Typed rows per table keyed by id, and where each came from. Rows given more than once
+    (nested JSON repeats an object under each parent) are merged: a value one gives and
+    another leaves empty is kept; two different values keep the first."""
     tables: dict[str, dict[str, dict]] = {name: {} for name in TABLE_BY_NAME}
     origin: dict[tuple[str, str], RawRow] = {}
     for raw in raw_rows:
-        model = TABLE_BY_NAME[raw.table]
-        row: dict[str, Any] = {}
-        ok = True
-        for column in model.__table__.columns:
-            try:
-                value = _convert(raw.values.get(column.name), column)
-            except ValueError as error:
-                problems.append(Problem(raw.source, raw.row, column.name, str(error)))
-                ok = False
-                continue
-            message = _check_value(raw.table, column.name, value)
-            if message is None and value is None and not column.nullable:
-                message = "is required"
-            if message:
-                problems.append(Problem(raw.source, raw.row, column.name, message))
-                ok = False
-            row[column.name] = value
-        if raw.table == "attribute" and ok:
-            message = _check_profile_value(row)
-            if message:
-                problems.append(Problem(raw.source, raw.row, "value", message))
-                ok = False
-        if not ok:
+        row = _convert_row(raw, problems)
+        if row is None:
             continue
         seen = tables[raw.table].get(row["id"])
-        if seen is not None and seen != row:
-            first = origin[(raw.table, row["id"])]
-            problems.append(
-                Problem(raw.source, raw.row, "id",
-                        f"{row['id']!r} is used twice (first at {first.source}, row {first.row})")
-            )  # fmt: skip
+        if seen is None:
+            tables[raw.table][row["id"]] = row
+            origin[(raw.table, row["id"])] = raw
             continue
-        tables[raw.table][row["id"]] = row
-        origin[(raw.table, row["id"])] = raw
+        first = origin[(raw.table, row["id"])]
+        for name, value in row.items():
+            if value is None or seen[name] == value:
+                continue
+            if seen[name] is None:
+                seen[name] = value
+            else:
+                message = (f"{value!r} differs from {seen[name]!r} given for the same id at "
+                           f"{first.source}, row {first.row}")  # fmt: skip
+                problems.append(raw.problem(name, message, FIRST_KEPT))
     return tables, origin
 
 
@@ -437,36 +628,64 @@ def _existing_ids(session: Session, table: str, ids: Iterable[str]) -> set[str]:
     return {row["id"] for row in rows}
 
 
-def check_references(
+FOREIGN_KEYS = {
+    name: [(c.name, next(iter(c.foreign_keys)).column.table.name)
+           for c in model.__table__.columns if c.foreign_keys]
+    for name, model in TABLE_BY_NAME.items()
+}  # fmt: skip
+
+
+def _links(table: str, row: dict) -> list[tuple[str, str]]:
+    """(column, target table) of every reference the row makes."""
+    links = list(FOREIGN_KEYS[table])
+    if table == "attribute" and row["link_entity"] in TABLE_BY_NAME:
+        links.append(("link_id", row["link_entity"]))
+    return [(column, target) for column, target in links if row.get(column) is not None]
+
+
+def resolve_references(
     session: Session,
     tables: dict[str, dict[str, dict]],
     origins: dict[tuple[str, str], RawRow],
     problems: list[Problem],
 ) -> None:
-    """Every foreign key (and every attribute's link) must name a row, new or stored."""
-    wanted: dict[str, set[str]] = {}
-    checks: list[tuple[str, str, str, str]] = []  # (table, row id, column, target table)
-    for table, rows in tables.items():
-        model = TABLE_BY_NAME[table]
-        foreign = [(c.name, next(iter(c.foreign_keys)).column.table.name)
-                   for c in model.__table__.columns if c.foreign_keys]  # fmt: skip
-        for row_id, row in rows.items():
-            targets = list(foreign)
-            if table == "attribute" and row["link_entity"] in TABLE_BY_NAME:
-                targets.append(("link_id", row["link_entity"]))
-            for column, target in targets:
-                if row.get(column) is not None and row[column] not in tables[target]:
+    """Every reference (foreign key, attribute link) must name a row this import keeps or
+    one already stored. Otherwise the reference is dropped, or the row is skipped when the
+    reference is required or was its last link to a parent. Tables go parents first, so a
+    row skipped here takes the rows that belong only to it along."""
+    skipped = {p.key for p in problems if p.outcome == SKIPPED}
+    for model in TABLES:
+        table = model.__tablename__
+        rows = tables[table]
+        wanted: dict[str, set[str]] = {}
+        for row in rows.values():
+            for column, target in _links(table, row):
+                if row[column] not in tables[target]:
                     wanted.setdefault(target, set()).add(row[column])
-                    checks.append((table, row_id, column, target))
-    stored = {target: _existing_ids(session, target, ids) for target, ids in wanted.items()}
-    for table, row_id, column, target in checks:
-        value = tables[table][row_id][column]
-        if value not in stored[target]:
+        stored = {target: _existing_ids(session, target, ids) for target, ids in wanted.items()}
+        for row_id, row in list(rows.items()):
+            links = _links(table, row)
+            broken = [(c, t) for c, t in links
+                      if row[c] not in tables[t] and row[c] not in stored[t]]  # fmt: skip
+            if not broken:
+                continue
+            required = any(not model.__table__.c[c].nullable for c, _ in broken)
+            orphaned = table not in INDEPENDENT and len(broken) == len(links)
+            outcome = SKIPPED if required or orphaned else DROPPED
             raw = origins.get((table, row_id))
-            problems.append(
-                Problem(raw.source if raw else table, raw.row if raw else row_id, column,
-                        f"{value!r} does not match any {target} id")
-            )  # fmt: skip
+            for column, target in broken:
+                value = row[column]
+                message = (f"{target} {value!r} is not imported (see its own row)"
+                           if (target, value) in skipped
+                           else f"{value!r} does not match any {target} id")  # fmt: skip
+                problems.append(
+                    raw.problem(column, message, outcome) if raw
+                    else Problem(table, row_id, column, message, outcome, table, row_id)
+                )  # fmt: skip
+                row[column] = None
+            if outcome == SKIPPED:
+                del rows[row_id]
+                skipped.add((table, row_id))
 
 
 # ---------------------------------------------------------------- writing
@@ -521,22 +740,32 @@ def import_directory(
     url: str | None = None,
     progress: Callable[[int], None] | None = None,
     on_total: Callable[[int], None] | None = None,
+    strict: bool = False,
 ) -> ImportReport:
-    """Import HSDS data from ``path``; raises DirectoryImportError and changes nothing on error."""
+    """Import HSDS data from ``path``. Lenient: bad values and rows are dropped, repaired or
+    skipped, each with a warning in the report. ``strict``: any problem refuses the import.
+    A refused import raises DirectoryImportError and changes nothing."""
     raw_rows, problems, skipped = read_source(Path(path))
+    if any(p.outcome == REFUSED for p in problems):
+        raise DirectoryImportError([p for p in problems if strict or p.outcome == REFUSED])
     tables, origins = convert_rows(raw_rows, problems)
     report = ImportReport(skipped_tables=skipped)
     with session_scope(url) as session:
         for table, rows in haven_taxonomies().items():
             for row_id, row in rows.items():
                 tables[table].setdefault(row_id, row)
-        check_references(session, tables, origins, problems)
-        if problems:
+        resolve_references(session, tables, origins, problems)
+        if strict and problems:
             raise DirectoryImportError(problems)
         if on_total:
             on_total(sum(len(rows) for rows in tables.values()))
         report.kept_hidden = keep_hidden_fields(session, tables)
         write_tables(session, tables, report, progress)
+    kept = {(table, row_id) for table, rows in tables.items() for row_id in rows}
+    skipped_rows = {p.key for p in problems if p.outcome == SKIPPED} - kept
+    repaired_rows = {p.key for p in problems if p.outcome != SKIPPED} & kept
+    report.warnings, report.skipped_rows = problems, len(skipped_rows)
+    report.repaired_rows = len(repaired_rows)
     return report
 
 
@@ -569,7 +798,9 @@ def keep_hidden_fields(session: Session, tables: dict[str, dict[str, dict]]) -> 
 
 # ---------------------------------------------------------------- exporting
 
-_FIELD_TYPES = {sa.Float: "number", sa.DateTime: "datetime", sa.Date: "date"}
+_FIELD_TYPES = {
+    sa.Float: "number", sa.Integer: "integer", sa.DateTime: "datetime", sa.Date: "date",
+}  # fmt: skip
 
 
 def _field_type(column: sa.Column) -> str:
