@@ -114,39 +114,61 @@ def test_sql_and_html_in_a_search_are_just_text(stack: RunningStack) -> None:
 def test_hsds_api(stack: RunningStack) -> None:
     status, root = get_json(f"{stack.web_url}/api/")
     assert status == 200 and root["version"] == "3.0"
+    status, document = get_json(root["openapi_url"])
+    assert (
+        status == 200 and document["openapi"].startswith("3.1") and "/services" in document["paths"]
+    )
     status, page = get_json(f"{stack.web_url}/api/services?per_page=5&page=2")
     assert status == 200 and page["page_number"] == 2 and len(page["contents"]) == 5
-    assert page["total_items"] >= 100
+    assert page["size"] == 5 and page["total_items"] >= 100
     service_id = page["contents"][0]["id"]
     status, service = get_json(f"{stack.web_url}/api/services/{service_id}")
     assert status == 200 and service["id"] == service_id and service["organization"]
-    query = "postcode=77002&proximity=15&taxonomy_term_id=haven-need-food"
+    query = "postcode=77002&proximity=24000&taxonomy_term_id=haven-need-food&full=true"
     status, nearby = get_json(f"{stack.web_url}/api/service_at_locations?{query}")
     assert status == 200 and nearby["total_items"] >= 3
     assert all(
         address["postal_code"].startswith("77")
         for item in nearby["contents"]
         for address in item["location"]["addresses"]
+        if address["postal_code"]  # a confidential address has none
     )
+    status, near_services = get_json(f"{stack.web_url}/api/services?{query}")
+    assert status == 200 and 0 < near_services["total_items"] < page["total_items"]
     status, found = get_json(f"{stack.web_url}/api/services?search=pantry")
     assert status == 200 and found["total_items"] >= 1
+    status, organizations = get_json(f"{stack.web_url}/api/organizations?search=legal")
+    assert status == 200 and organizations["total_items"] >= 1
+    organization_id = organizations["contents"][0]["id"]
+    status, organization = get_json(f"{stack.web_url}/api/organizations/{organization_id}")
+    assert status == 200 and organization["services"] and organization["locations"]
+    status, terms = get_json(f"{stack.web_url}/api/taxonomy_terms?taxonomy_id=haven-needs")
+    assert status == 200 and terms["total_items"] >= 10
+    status, term = get_json(f"{stack.web_url}/api/taxonomy_terms/haven-need-food")
+    assert status == 200 and term["taxonomy_detail"]["id"] == "haven-needs"
+    status, taxonomies = get_json(f"{stack.web_url}/api/taxonomies")
+    assert status == 200 and {"haven-needs", "haven-profile"} <= {
+        t["id"] for t in taxonomies["contents"]
+    }
 
 
 def test_hsds_api_never_publishes_confidential_addresses(stack: RunningStack) -> None:
     hidden = confidential_addresses()
-    page, seen = 1, 0
-    while True:
-        status, body = get_json(
-            f"{stack.web_url}/api/service_at_locations?per_page=100&page={page}"
-        )
-        assert status == 200
-        dumped = json.dumps(body)
-        assert not any(address in dumped for address in hidden)
-        seen += len(body["contents"])
-        if body["last_page"]:
-            break
-        page += 1
-    assert seen >= 100
+    seen = 0
+    for path in ("service_at_locations", "services", "organizations"):
+        page = 1
+        while True:
+            status, body = get_json(
+                f"{stack.web_url}/api/{path}?full=true&per_page=100&page={page}"
+            )
+            assert status == 200
+            dumped = json.dumps(body)
+            assert not any(address in dumped for address in hidden)
+            seen += len(body["contents"])
+            if body["last_page"]:
+                break
+            page += 1
+    assert seen >= 300
 
 
 @pytest.mark.parametrize(
@@ -154,10 +176,13 @@ def test_hsds_api_never_publishes_confidential_addresses(stack: RunningStack) ->
     [
         ("page=0", "page must be between"),
         ("page=abc", "page must be a whole number"),
-        ("per_page=1000", "per_page must be between"),
+        ("per_page=10000", "per_page must be between"),
         ("postcode=abcde", "postcode"),
+        ("postcode=7700", "postcode must be a 5-digit US ZIP code"),
         ("postcode=77002&proximity=-1", "proximity"),
-        ("proximity=5", "proximity needs a postcode"),
+        ("postcode=77002&proximity=100000000", "at most 500000 meters"),
+        ("proximity=5000", "proximity needs a postcode"),
+        ("lat=29.7", "lat and lon go together"),
         ("search=" + "x" * 500, "search is too long"),
     ],
 )
@@ -169,3 +194,5 @@ def test_hsds_api_bad_parameters_get_400(stack: RunningStack, query: str, messag
 def test_hsds_api_unknown_id_is_404(stack: RunningStack) -> None:
     assert get_json(f"{stack.web_url}/api/services/no-such-service")[0] == 404
     assert get_json(f"{stack.web_url}/api/service_at_locations/%27%20OR%201%3D1")[0] == 404
+    for path in ("organizations", "taxonomies", "taxonomy_terms"):
+        assert get_json(f"{stack.web_url}/api/{path}/no-such-id")[0] == 404
