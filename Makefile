@@ -63,8 +63,8 @@ bench: install  ## Chat throughput/latency vs bare `rasa init`; directory import
 	$(PY) -m scripts.bench
 	$(PY) -m scripts.bench_directory
 
-bench-directory: install  ## Import throughput and search p50/p95 on a generated 10,000-service directory
-	$(PY) -m scripts.bench_directory
+bench-directory: install  ## Import throughput and search p50/p95 on a generated directory (SERVICES=10000)
+	$(PY) -m scripts.bench_directory --services $(or $(SERVICES),10000)
 
 bench-crisis: install  ## Danger/disclosure recall and false alarms on the held-out set
 	$(HAVEN) train

@@ -56,7 +56,8 @@ class Service(Base):
 
 class Location(Base):
     __tablename__ = "location"
-    __table_args__ = (sa.Index("ix_location_latitude_longitude", "latitude", "longitude"),)
+    # The search's bounding box, read from the index alone (migration 0003).
+    __table_args__ = (sa.Index("ix_location_latitude_longitude_id", "latitude", "longitude", "id"),)
     id = sa.Column(Text, primary_key=True)
     organization_id = _fk("organization")
     location_type = sa.Column(Text, nullable=False)
@@ -69,6 +70,8 @@ class Location(Base):
 
 class Address(Base):
     __tablename__ = "address"
+    # Confidential locations are found by state and city (bot/directory/search.py).
+    __table_args__ = (sa.Index("ix_address_state_city", "state_province", "city", "location_id"),)
     id = sa.Column(Text, primary_key=True)
     location_id = _fk("location")
     attention = sa.Column(Text)
@@ -84,6 +87,10 @@ class Address(Base):
 
 class ServiceAtLocation(Base):
     __tablename__ = "service_at_location"
+    # From a location to its services without reading the table (migration 0003).
+    __table_args__ = (
+        sa.Index("ix_service_at_location_location_service", "location_id", "service_id", "id"),
+    )
     id = sa.Column(Text, primary_key=True)
     service_id = _fk("service", nullable=False)
     location_id = _fk("location", nullable=False)
@@ -115,6 +122,17 @@ class Schedule(Base):
     closes_at = sa.Column(Text)
     timezone = sa.Column(Text)  # HSDS gives a UTC offset; an IANA name is accepted too
     description = sa.Column(Text)
+    # The rest of the RFC 5545 rule (bot/directory/hours.py reads it); migration 0002.
+    valid_from = sa.Column(sa.Date)
+    valid_to = sa.Column(sa.Date)
+    dtstart = sa.Column(sa.Date)
+    until = sa.Column(sa.Date)
+    count = sa.Column(sa.Integer)
+    interval = sa.Column(sa.Integer)
+    wkst = sa.Column(Text)
+    bymonthday = sa.Column(Text)  # comma-separated, like byday
+    byweekno = sa.Column(Text)
+    byyearday = sa.Column(Text)
 
 
 class Language(Base):
@@ -130,6 +148,7 @@ class Language(Base):
 
 class ServiceArea(Base):
     __tablename__ = "service_area"
+    __table_args__ = (sa.Index("ix_service_area_name", "name"),)  # areas are matched by name
     id = sa.Column(Text, primary_key=True)
     service_id = _fk("service")
     service_at_location_id = _fk("service_at_location")
@@ -171,8 +190,15 @@ class TaxonomyTerm(Base):
 
 class Attribute(Base):
     __tablename__ = "attribute"
+    # Every filter and profile lookup by term reads this index alone (migration 0003).
     __table_args__ = (
-        sa.Index("ix_attribute_term_entity_link", "taxonomy_term_id", "link_entity", "link_id"),
+        sa.Index(
+            "ix_attribute_term_entity_link_value",
+            "taxonomy_term_id",
+            "link_entity",
+            "link_id",
+            "value",
+        ),
     )
     id = sa.Column(Text, primary_key=True)
     link_id = sa.Column(Text, nullable=False, index=True)

@@ -1,49 +1,60 @@
 """Service search: filters, distance, open-now and ranking over the HSDS tables.
 
 One indexed SQL query finds the candidate services at locations (need category, bounding
-box around the place, language, population, cost, capacity, free text); their details are
-then fetched in a few batched queries and ranked in Python by distance, language match,
-trafficking specialisation and freshness. When nothing local matches, national resources
-answer, marked as national. Confidential locations take no part in any distance, box or
-radius: they are found by city, county or state only (``bot.directory.confidential``), and
-a result for one has no address, no coordinates and no distance.
+box around the place, language, population, cost, capacity, free text). Open-now is
+decided on the candidates' schedule rows; every match is then ranked on a few columns
+(``bot.directory.ranking``) and the full details are loaded for the page shown only
+(``bot.directory.details``). When nothing local matches, national resources answer,
+marked as national. Confidential locations take no part in any distance, box or radius:
+they are found by city, county or state only (``bot.directory.confidential``), and a
+result for one has no address, no coordinates and no distance.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import math
 import re
-from collections import defaultdict
-from dataclasses import dataclass, replace
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.directory.confidential import confidential_ids, is_confidential, matches_place
+from bot.directory.confidential import is_confidential, matches_place
+from bot.directory.details import Opening, ServiceResult, grouped, load_details, shown_address
 from bot.directory.geocode import STATES, timezone_for
+from bot.directory.hours import Hours, is_open
+from bot.directory.hours import schedule_hours as _hours
+from bot.directory.hours import timezone_named as _timezone
 from bot.directory.models import (
     Address,
     Attribute,
     Language,
     Location,
-    Organization,
-    Phone,
     Schedule,
     Service,
     ServiceArea,
     ServiceAtLocation,
     ServiceCapacity,
-    rows_where_in,
 )
-from bot.directory.taxonomy import NEED_PREFIX, need_term, profile_term
+from bot.directory.ranking import IDS, in_chunks, load_facts, rank
+from bot.directory.taxonomy import need_term, profile_term
 from bot.i18n.text import fold
 
-STALE_AFTER_DAYS = 180
+__all__ = [
+    "DEFAULT_RADIUS_KM",
+    "Hours",
+    "SearchQuery",
+    "SearchResults",
+    "ServiceResult",
+    "haversine_km",
+    "is_open",
+    "search",
+]
+
 DEFAULT_RADIUS_KM = 40.0
 NATIONAL_AREAS = ("united states", "usa", "us", "national", "nationwide")
-DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 # A user asking for one population is also served by these (ranked after an exact match).
 POPULATION_SERVED_BY = {
     "men": ("men", "all"),
@@ -78,6 +89,11 @@ class SearchQuery:
     capacity: bool = False  # only services reporting a free place
     text: str | None = None  # words in the name or description
     national_fallback: bool = True
+    # What the conversation knows about the person: services whose population profile
+    # leaves them out are ranked after the others, and say so (``ServiceResult.fit_note``).
+    gender: str | None = None  # "man" or "woman"
+    age_group: str | None = None  # "adult" or "youth"
+    with_children: bool = False  # family services rank as an exact population match
 
     @property
     def term(self) -> str | None:
@@ -86,48 +102,6 @@ class SearchQuery:
     @property
     def located(self) -> bool:
         return self.latitude is not None and self.longitude is not None
-
-
-@dataclass(frozen=True)
-class Hours:
-    byday: tuple[str, ...]
-    opens_at: str | None
-    closes_at: str | None
-    description: str | None
-
-    @property
-    def all_day(self) -> bool:
-        return self.opens_at in ("00:00", "0:00") and (self.closes_at or "").startswith("23:59")
-
-
-@dataclass(frozen=True)
-class ServiceResult:
-    """One service at one place, safe to show: no confidential address ever."""
-
-    service_id: str
-    service_at_location_id: str | None
-    name: str
-    organization: str | None
-    description: str | None
-    phones: tuple[tuple[str, str | None], ...]  # (number, type)
-    address: str | None
-    city: str | None
-    state: str | None
-    confidential: bool
-    distance_km: float | None
-    languages: tuple[str, ...]
-    hours: tuple[Hours, ...]
-    open_now: bool | None
-    always_open: bool
-    assured_date: dt.date | None
-    stale: bool
-    categories: tuple[str, ...]
-    populations: tuple[str, ...]
-    cost: str | None
-    national: bool
-    beds_available: int | None
-    url: str | None
-    fees_description: str | None
 
 
 @dataclass(frozen=True)
@@ -163,23 +137,40 @@ def _like(text: str) -> str:
     return f"%{escaped.lower()}%"
 
 
-def _service_filters(query: SearchQuery, s: sa.Table) -> list:
-    """SQL conditions on the service table for the query's filters (all bound parameters)."""
+# The tables the filters' subqueries read, aliased once (an alias costs time to build).
+_ATTRIBUTE = Attribute.__table__.alias("filter_attribute")
+_LANGUAGE = Language.__table__.alias("filter_language")
+_CAPACITY = ServiceCapacity.__table__.alias("filter_capacity")
+_AREA = ServiceArea.__table__.alias("national_area")
+# Whether a location is confidential, for the two candidate queries (built once).
+_LOCATION_CONFIDENTIAL = is_confidential(Location.__table__.c.id)
+_ADDRESS_CONFIDENTIAL = is_confidential(Address.__table__.c.location_id)
+
+
+def _service_filters(
+    query: SearchQuery, s: sa.Table, service_id: sa.ColumnElement | None = None
+) -> list:
+    """SQL conditions on the service table for the query's filters (all bound parameters).
+
+    The subqueries (need, language, profile, capacity) match ``service_id``, the service
+    table's id unless a joined column is given (``service_at_location.service_id`` lets
+    the database test them before it reads the service)."""
+    service_id = s.c.id if service_id is None else service_id
     conditions: list = [s.c.status == "active"]
 
     def has_attribute(term: str, values: tuple[str, ...] | None = None):
-        a = Attribute.__table__.alias()
+        a = _ATTRIBUTE
         condition = sa.exists().where(
-            a.c.link_entity == "service", a.c.link_id == s.c.id, a.c.taxonomy_term_id == term
+            a.c.link_entity == "service", a.c.link_id == service_id, a.c.taxonomy_term_id == term
         )
         return condition.where(a.c.value.in_(values)) if values else condition
 
     if query.term:
         conditions.append(has_attribute(query.term))
     if query.language:
-        lang = Language.__table__.alias()
+        lang = _LANGUAGE
         conditions.append(
-            sa.exists().where(lang.c.service_id == s.c.id, lang.c.code == query.language)
+            sa.exists().where(lang.c.service_id == service_id, lang.c.code == query.language)
         )
     if query.population:
         served_by = POPULATION_SERVED_BY.get(query.population, (query.population,))
@@ -190,9 +181,9 @@ def _service_filters(query: SearchQuery, s: sa.Table) -> list:
         accepted = tuple({query.immigration, "none_required"})
         conditions.append(has_attribute(profile_term("immigration_eligibility"), accepted))
     if query.capacity:
-        capacity = ServiceCapacity.__table__.alias()
+        capacity = _CAPACITY
         conditions.append(
-            sa.exists().where(capacity.c.service_id == s.c.id, capacity.c.available > 0)
+            sa.exists().where(capacity.c.service_id == service_id, capacity.c.available > 0)
         )
     if query.text and query.text.strip():
         pattern = _like(query.text.strip()[:200])
@@ -205,63 +196,88 @@ def _service_filters(query: SearchQuery, s: sa.Table) -> list:
     return conditions
 
 
+def _is_national(area: sa.Table):
+    """SQL: the service area is the whole country."""
+    return sa.or_(area.c.extent_type == "country", sa.func.lower(area.c.name).in_(NATIONAL_AREAS))
+
+
 def _national_condition(s: sa.Table):
-    area = ServiceArea.__table__.alias()
-    return sa.exists().where(
-        area.c.service_id == s.c.id,
-        sa.or_(area.c.extent_type == "country", sa.func.lower(area.c.name).in_(NATIONAL_AREAS)),
-    )
+    """SQL: the service has a service area that is the whole country."""
+    return sa.exists().where(_AREA.c.service_id == s.c.id, _is_national(_AREA))
+
+
+def _box(query: SearchQuery, loc: sa.Table) -> list:
+    """SQL: the location is inside the bounding box of the query's radius (indexed)."""
+    dlat = query.radius_km / 111.0
+    dlon = query.radius_km / (111.0 * max(0.01, math.cos(math.radians(query.latitude))))
+    return [
+        loc.c.latitude.between(query.latitude - dlat, query.latitude + dlat),
+        loc.c.longitude.between(query.longitude - dlon, query.longitude + dlon),
+    ]
 
 
 def _local_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
+    """The query's services at the locations within its radius (none confidential), then,
+    with a state, confidential locations by city and services by service area; without
+    coordinates, every matching service at every location, with no distance."""
     s, sal, loc = Service.__table__, ServiceAtLocation.__table__, Location.__table__
     statement = (
-        sa.select(s.c.id, sal.c.id, loc.c.id, loc.c.latitude, loc.c.longitude)
-        .select_from(s.join(sal, sal.c.service_id == s.c.id))
-        .join(loc, loc.c.id == sal.c.location_id)
-        .where(*_service_filters(query, s))
+        sa.select(s.c.id, sal.c.id, loc.c.id)
+        .select_from(loc.join(sal, sal.c.location_id == loc.c.id))
+        .join(s, s.c.id == sal.c.service_id)
+        .where(*_service_filters(query, s, sal.c.service_id))
     )
-    if query.located:
-        dlat = query.radius_km / 111.0
-        dlon = query.radius_km / (111.0 * max(0.01, math.cos(math.radians(query.latitude))))
-        statement = statement.where(
-            loc.c.latitude.between(query.latitude - dlat, query.latitude + dlat),
-            loc.c.longitude.between(query.longitude - dlon, query.longitude + dlon),
-            sa.not_(is_confidential(loc.c.id)),
-        )
+    if not query.located:
+        return [_Candidate(*row) for row in session.execute(statement)]
+    located = statement.add_columns(loc.c.latitude, loc.c.longitude, _LOCATION_CONFIDENTIAL)
+    rows = session.execute(located.where(*_box(query, loc)))
     candidates = []
-    for service_id, sal_id, location_id, latitude, longitude in session.execute(statement):
-        distance = None
-        if query.located and latitude is not None and longitude is not None:
-            distance = haversine_km(query.latitude, query.longitude, latitude, longitude)
-            if distance > query.radius_km:
-                continue
-        candidates.append(_Candidate(service_id, sal_id, location_id, distance))
-    if query.located and query.state:
+    for service_id, sal_id, location_id, latitude, longitude, confidential in rows:
+        if confidential:
+            continue
+        distance = haversine_km(query.latitude, query.longitude, latitude, longitude)
+        if distance <= query.radius_km:
+            candidates.append(_Candidate(service_id, sal_id, location_id, distance))
+    if query.state:
         candidates += _confidential_candidates(session, query)
         candidates += _area_candidates(session, query, {c.service_id for c in candidates})
     return candidates
 
 
+def _letter_cases(code: str) -> list[str]:
+    """Every spelling of a state code in upper or lower case ("TX", "Tx", "tX", "tx"): an
+    indexed ``IN`` equal to comparing in upper case."""
+    cases = [dict.fromkeys((c.upper(), c.lower())) for c in code]
+    return ["".join(letters) for letters in itertools.product(*cases)]
+
+
 def _confidential_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
-    """Confidential locations near the query's place, by city, county or state: no geometry."""
-    s, sal, loc = Service.__table__, ServiceAtLocation.__table__, Location.__table__
-    address = Address.__table__
+    """Confidential locations near the query's place, by city, county or state: no geometry.
+
+    Near a city, the state's city names are read first (an index scan) and matched in
+    Python; only the addresses in the matching cities are joined."""
+    s, sal, address = Service.__table__, ServiceAtLocation.__table__, Address.__table__
+    in_state = address.c.state_province.in_(_letter_cases(query.state or ""))
     statement = (
-        sa.select(s.c.id, sal.c.id, loc.c.id, address.c.city, address.c.state_province)
-        .select_from(s.join(sal, sal.c.service_id == s.c.id))
-        .join(loc, loc.c.id == sal.c.location_id)
-        .join(address, address.c.location_id == loc.c.id)
+        sa.select(s.c.id, sal.c.id, sal.c.location_id)
+        .select_from(address.join(sal, sal.c.location_id == address.c.location_id))
+        .join(s, s.c.id == sal.c.service_id)
         .where(
-            *_service_filters(query, s),
-            is_confidential(loc.c.id),
-            sa.func.upper(address.c.state_province) == (query.state or "").upper(),
+            in_state,
+            _ADDRESS_CONFIDENTIAL,
+            *_service_filters(query, s, sal.c.service_id),
         )
     )
+    if query.areas:
+        names = session.execute(sa.select(address.c.city).where(in_state).distinct()).scalars()
+        # every name read is in the query's state (matched above, in any letter case)
+        cities = [c for c in names if matches_place(c, query.state, query.state, query.areas)]
+        rows = in_chunks(session, statement.where(address.c.city.in_(IDS)), cities)
+    else:  # a state-wide search: every city
+        rows = session.execute(statement)
     found: dict[tuple[str, str], _Candidate] = {}
-    for service_id, sal_id, location_id, city, state in session.execute(statement):
-        if matches_place(city, state, query.state, query.areas):
-            found.setdefault((service_id, sal_id), _Candidate(service_id, sal_id, location_id))
+    for service_id, sal_id, location_id in rows:
+        found.setdefault((service_id, sal_id), _Candidate(service_id, sal_id, location_id))
     return list(found.values())
 
 
@@ -281,209 +297,70 @@ def _serves(area_name: str, query: SearchQuery) -> bool:
 
 def _area_candidates(session: Session, query: SearchQuery, seen: set[str]) -> list[_Candidate]:
     """Services without a nearby location whose service area covers the place (phone-only
-    services such as ride programs or crisis lines that serve a county or a state)."""
+    services such as ride programs or crisis lines that serve a county or a state).
+
+    The distinct area names are read first (an index scan) and matched in Python; only the
+    services of the matching names are then filtered."""
     s, area = Service.__table__, ServiceArea.__table__
+    names = session.execute(sa.select(area.c.name).distinct()).scalars()
+    serving = [name for name in names if name and _serves(name, query)]
     statement = (
-        sa.select(s.c.id, area.c.name)
-        .select_from(s.join(area, area.c.service_id == s.c.id))
-        .where(*_service_filters(query, s), sa.not_(_national_condition(s)))
+        sa.select(s.c.id)
+        .select_from(area.join(s, s.c.id == area.c.service_id))
+        .where(*_service_filters(query, s, area.c.service_id), sa.not_(_national_condition(s)))
     )
-    found = {
-        service_id
-        for service_id, name in session.execute(statement)
-        if service_id not in seen and name and _serves(name, query)
-    }
-    return [_Candidate(service_id) for service_id in sorted(found)]
+    rows = in_chunks(session, statement.where(area.c.name.in_(IDS)), serving)
+    found = {service_id for (service_id,) in rows}
+    return [_Candidate(service_id) for service_id in sorted(found - seen)]
 
 
 def _national_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
-    s = Service.__table__
-    statement = sa.select(s.c.id).where(*_service_filters(query, s), _national_condition(s))
+    """Services whose service area is the whole country (read from the areas first)."""
+    s, area = Service.__table__, ServiceArea.__table__
+    national = sa.select(area.c.service_id).where(_is_national(area))
+    statement = sa.select(s.c.id).where(s.c.id.in_(national), *_service_filters(query, s))
     return [_Candidate(sid, national=True) for sid in session.execute(statement).scalars()]
 
 
-def _grouped(session: Session, table: sa.Table, column: str, ids: set[str]) -> dict[str, list]:
-    grouped: dict[str, list] = defaultdict(list)
-    for row in rows_where_in(session, table, column, ids):
-        grouped[row[column]].append(row)
-    return grouped
+# The address columns a location's time zone is read from when its schedule has none.
+ADDRESS_COLUMNS = ("location_id", "address_type", "postal_code", "state_province")
+SCHEDULE_LINKS = ("id", "service_id", "location_id", "service_at_location_id")
 
 
-def _timezone(name: str | None) -> dt.tzinfo | None:
-    if not name:
-        return None
-    try:
-        hours = float(name)
-        return dt.timezone(dt.timedelta(hours=hours))
-    except ValueError:
-        pass
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-
-
-def _minutes(text: str | None) -> int | None:
-    if not text:
-        return None
-    parts = text.split(":")
-    return int(parts[0]) * 60 + int(parts[1])
-
-
-def is_open(hours: tuple[Hours, ...], tz: dt.tzinfo | None, now: dt.datetime) -> bool | None:
-    """Open at ``now`` in the service's time zone; None when hours or zone are unknown."""
-    if not hours:
-        return None
-    if all(h.all_day and len(h.byday) == 7 for h in hours):
-        return True
-    if tz is None:
-        return None
-    local = now.astimezone(tz)
-    today, yesterday = DAY_CODES[local.weekday()], DAY_CODES[(local.weekday() - 1) % 7]
-    minute = local.hour * 60 + local.minute
-    known = False
-    for h in hours:
-        opens, closes = _minutes(h.opens_at), _minutes(h.closes_at)
-        if opens is None or closes is None:
-            continue
-        known = True
-        closes = 24 * 60 if h.all_day else closes
-        if closes > opens and today in h.byday and opens <= minute < closes:
-            return True
-        if closes <= opens:  # overnight: 20:00–08:00
-            if (today in h.byday and minute >= opens) or (yesterday in h.byday and minute < closes):
-                return True
-    return False if known else None
-
-
-def _hours(rows: list) -> tuple[Hours, ...]:
-    return tuple(
-        Hours(
-            byday=tuple(d.strip()[-2:].upper() for d in (r["byday"] or "").split(",") if d.strip()),
-            opens_at=r["opens_at"],
-            closes_at=r["closes_at"],
-            description=r["description"],
-        )
-        for r in rows
-    )
-
-
-def _load_details(session: Session, candidates: list[_Candidate], query: SearchQuery,
-                  now: dt.datetime) -> list[ServiceResult]:  # fmt: skip
-    service_ids = {c.service_id for c in candidates}
-    location_ids = {c.location_id for c in candidates if c.location_id}
-    sal_ids = {c.sal_id for c in candidates if c.sal_id}
-    services = {
-        row.id: row._mapping
-        for start in range(0, len(service_ids), 500)
-        for row in session.execute(
-            sa.select(Service.__table__, Organization.name.label("organization_name"))
-            .select_from(Service.__table__.outerjoin(Organization.__table__))
-            .where(Service.id.in_(list(service_ids)[start : start + 500]))
-        )
-    }
-    service_attrs = _grouped(session, Attribute.__table__, "link_id", service_ids)
-    confidential = confidential_ids(session, location_ids)
-    languages = _grouped(session, Language.__table__, "service_id", service_ids)
-    service_hours = _grouped(session, Schedule.__table__, "service_id", service_ids)
-    sal_hours = _grouped(session, Schedule.__table__, "service_at_location_id", sal_ids)
-    location_hours = _grouped(session, Schedule.__table__, "location_id", location_ids)
-    service_phones = _grouped(session, Phone.__table__, "service_id", service_ids)
-    sal_phones = _grouped(session, Phone.__table__, "service_at_location_id", sal_ids)
-    location_phones = _grouped(session, Phone.__table__, "location_id", location_ids)
-    addresses = _grouped(session, Address.__table__, "location_id", location_ids)
-    capacities = _grouped(session, ServiceCapacity.__table__, "service_id", service_ids)
-    today = now.date()
-    results = []
+def _openings(session: Session, candidates: list[_Candidate], now: dt.datetime) -> list[Opening]:
+    """Each candidate's hours (the service-at-location's, else the service's, else the
+    location's) and whether it is open at ``now`` in its time zone (the schedule's, else
+    the ZIP code's, else the state's): schedule rows and a few address columns only."""
+    table = Schedule.__table__
+    by_service = grouped(session, table, "service_id", {c.service_id for c in candidates})
+    by_sal = grouped(session, table, "service_at_location_id", {c.sal_id for c in candidates})
+    location_ids = {c.location_id for c in candidates}
+    by_location = grouped(session, table, "location_id", location_ids)
+    addresses = grouped(session, Address.__table__, "location_id", location_ids, ADDRESS_COLUMNS)
+    known: dict[tuple, Opening] = {}  # the same hours in the same zone are read once
+    openings = []
     for candidate in candidates:
-        service = services.get(candidate.service_id)
-        if service is None:
-            continue
-        attributes = service_attrs.get(candidate.service_id, [])
-        profile = defaultdict(list)
-        categories = []
-        for row in attributes:
-            term = row["taxonomy_term_id"] or ""
-            if row["link_entity"] != "service":
-                continue
-            if term.startswith(NEED_PREFIX):
-                categories.append(term[len(NEED_PREFIX) :])
-            elif term.startswith("haven-profile-"):
-                profile[term[len("haven-profile-") :]].append(row["value"])
-        is_confidential = candidate.location_id in confidential
-        address_rows = [
-            a for a in addresses.get(candidate.location_id, []) if a["address_type"] != "postal"
-        ] or addresses.get(candidate.location_id, [])
-        address = address_rows[0] if address_rows else None
-        schedule_rows = (
-            sal_hours.get(candidate.sal_id, [])
-            or service_hours.get(candidate.service_id, [])
-            or location_hours.get(candidate.location_id, [])
+        rows = (
+            by_sal.get(candidate.sal_id, [])
+            or by_service.get(candidate.service_id, [])
+            or by_location.get(candidate.location_id, [])
         )
-        hours = _hours(schedule_rows)
-        tz_name = next((r["timezone"] for r in schedule_rows if r["timezone"]), None)
+        address = shown_address(addresses.get(candidate.location_id, []))
+        tz_name = next((r["timezone"] for r in rows if r["timezone"]), None)
         tz = _timezone(tz_name) or _timezone(
             timezone_for(address["postal_code"], address["state_province"]) if address else None
         )
-        phones = []
-        for row in (
-            sal_phones.get(candidate.sal_id, [])
-            + service_phones.get(candidate.service_id, [])
-            + location_phones.get(candidate.location_id, [])
-        ):
-            if (row["number"], row["type"]) not in phones:
-                phones.append((row["number"], row["type"]))
-        capacity = sorted(capacities.get(candidate.service_id, []), key=lambda r: r["updated"])
-        assured = service["assured_date"]
-        results.append(
-            ServiceResult(
-                service_id=candidate.service_id,
-                service_at_location_id=candidate.sal_id,
-                name=service["name"],
-                organization=service["organization_name"],
-                description=service["description"],
-                phones=tuple(phones),
-                address=None
-                if is_confidential or address is None
-                else ", ".join(p for p in (address["address_1"], address["address_2"]) if p)
-                or None,
-                city=address["city"] if address else None,
-                state=address["state_province"] if address else None,
-                confidential=is_confidential,
-                distance_km=None if is_confidential else candidate.distance_km,
-                languages=tuple(
-                    dict.fromkeys(
-                        r["code"] for r in languages.get(candidate.service_id, []) if r["code"]
-                    )
-                ),
-                hours=hours,
-                open_now=is_open(hours, tz, now),
-                always_open=bool(hours) and all(h.all_day and len(h.byday) == 7 for h in hours),
-                assured_date=assured,
-                stale=assured is None or (today - assured).days > STALE_AFTER_DAYS,
-                categories=tuple(categories),
-                populations=tuple(profile.get("population", [])),
-                cost=(profile.get("cost") or [None])[0],
-                national=candidate.national,
-                beds_available=int(capacity[-1]["available"]) if capacity else None,
-                url=service["url"],
-                fees_description=service["fees_description"],
-            )
-        )
-    return results
+        key = (tz, *(tuple(v for k, v in r.items() if k not in SCHEDULE_LINKS) for r in rows))
+        if key not in known:
+            hours = _hours(rows)
+            known[key] = Opening(hours, is_open(hours, tz, now))
+        openings.append(known[key])
+    return openings
 
 
-def _rank_key(result: ServiceResult, query: SearchQuery, radius: float) -> tuple:
-    score = result.distance_km if result.distance_km is not None else radius / 2
-    if query.language and query.language in result.languages:
-        score -= 8
-    if "trafficking_specialized" in result.populations:
-        score -= 5
-    if query.population and query.population in result.populations:
-        score -= 5
-    if result.stale:
-        score += 10
-    return (score, result.name.lower())
+def _open_now(session: Session, candidates: list[_Candidate], now: dt.datetime) -> list[_Candidate]:
+    openings = _openings(session, candidates, now)
+    return [c for c, opening in zip(candidates, openings, strict=True) if opening.open_now]
 
 
 def search(
@@ -499,42 +376,17 @@ def search(
     # Without a place, the chat shows national resources; the HSDS API lists everything.
     local = query.located or not query.national_fallback
     candidates = _local_candidates(session, query) if local else []
-    results = _load_details(session, candidates, query, now)
     if query.open_now:
-        results = [r for r in results if r.open_now]
-    if not results and query.national_fallback:
+        candidates = _open_now(session, candidates, now)
+    if not candidates and query.national_fallback:
         national = True
-        results = _load_details(session, _national_candidates(session, query), query, now)
+        candidates = _national_candidates(session, query)
         if query.open_now:
-            results = [r for r in results if r.open_now]
-    # One result per service: its nearest location.
-    best: dict[str, ServiceResult] = {}
-    for result in sorted(results, key=lambda r: _rank_key(r, query, query.radius_km)):
-        best.setdefault(result.service_id, result)
-    ranked = list(best.values())
+            candidates = _open_now(session, candidates, now)
+    facts = load_facts(session, {c.service_id for c in candidates}, query, now)
+    ranked = rank(candidates, facts, query)
     offset = max(0, offset)
-    return SearchResults(tuple(ranked[offset : offset + limit]), len(ranked), national, offset)
-
-
-def list_service_ids(
-    session: Session, query: SearchQuery, offset: int, limit: int
-) -> tuple[list[str], int]:
-    """Service ids matching the query's filters (no place), by name: the HSDS API's list."""
-    s = Service.__table__
-    conditions = _service_filters(replace(query, national_fallback=False), s)
-    total = session.execute(sa.select(sa.func.count()).select_from(s).where(*conditions)).scalar()
-    statement = (
-        sa.select(s.c.id).where(*conditions).order_by(s.c.name, s.c.id).offset(offset).limit(limit)
-    )
-    return list(session.execute(statement).scalars()), int(total or 0)
-
-
-def list_service_at_location_ids(
-    session: Session, query: SearchQuery, offset: int, limit: int
-) -> tuple[list[str], int]:
-    """Service-at-location ids for the query, nearest first when it has coordinates (places
-    without a distance, such as confidential ones, after them, by id)."""
-    candidates = _local_candidates(session, replace(query, national_fallback=False))
-    candidates = [c for c in candidates if c.sal_id]
-    candidates.sort(key=lambda c: (c.distance_km is None, c.distance_km or 0.0, c.sal_id))
-    return [c.sal_id for c in candidates[offset : offset + limit]], len(candidates)
+    page = ranked[offset : offset + limit]
+    openings = _openings(session, [r.candidate for r in page], now)
+    results = load_details(session, page, openings)
+    return SearchResults(tuple(results), len(ranked), national, offset)

@@ -11,15 +11,27 @@ from bot.db.engine import session_scope
 from bot.db.migrate import upgrade
 from bot.directory.geocode import find_place, geocode_city, geocode_zip
 from bot.directory.hsds_io import dump_tables, import_directory
+from bot.directory.ranking import (
+    AUDIENCES,
+    CAPACITY_STALE_AFTER,
+    OPEN_TO_ALL,
+    QUALIFIERS,
+    STALE_AFTER_DAYS,
+    fit_note,
+)
 from bot.directory.search import Hours, SearchQuery, is_open, search
+from bot.directory.taxonomy import PROFILE_TERMS
 from bot.directory.vocabulary import load_vocabulary
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "directory"
 HOUSTON = geocode_city("Houston")
+UTC = dt.timezone.utc
 # A Tuesday, 10:30 in Houston (16:30 UTC in November).
-TUESDAY_MORNING = dt.datetime(2026, 11, 24, 16, 30, tzinfo=dt.timezone.utc)
-SUNDAY_3AM = dt.datetime(2026, 11, 22, 9, 0, tzinfo=dt.timezone.utc)
+TUESDAY_MORNING = dt.datetime(2026, 11, 24, 16, 30, tzinfo=UTC)
+TUESDAY_EVENING = dt.datetime(2026, 11, 25, 1, 30, tzinfo=UTC)  # 19:30 in Houston
+SUNDAY_3AM = dt.datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
+SUNDAY_NOON_UTC = dt.datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # the sample's beds were counted
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +48,19 @@ def run(url: str, now: dt.datetime = TUESDAY_MORNING, limit: int = 50, **fields)
         return search(session, SearchQuery(**fields), limit=limit, now=now)
 
 
-def near_houston(**fields) -> dict:
+def near(city: str, **fields) -> dict:
+    place = geocode_city(city)
     return dict(
-        latitude=HOUSTON.latitude,
-        longitude=HOUSTON.longitude,
-        state="TX",
-        areas=HOUSTON.areas,
+        latitude=place.latitude,
+        longitude=place.longitude,
+        state=place.state,
+        areas=place.areas,
         **fields,
     )
+
+
+def near_houston(**fields) -> dict:
+    return near("Houston", **fields)
 
 
 # ---------------------------------------------------------------- geocoding (offline)
@@ -241,3 +258,180 @@ def test_search_text_is_a_parameter_not_sql(url: str) -> None:
         run(url, text=text, national_fallback=False)
     assert run(url, text="pantry", national_fallback=False).total >= 1
     assert dump_tables(url)["service"]
+
+
+# ---------------------------------------------------------------- ranking, paging, fit
+
+
+def score(result, query: SearchQuery) -> float:
+    """The documented score (docs/directory.md), computed again from a result."""
+    value = result.distance_km if result.distance_km is not None else query.radius_km / 2
+    value -= 8 if query.language in result.languages else 0
+    value -= 5 if "trafficking_specialized" in result.populations else 0
+    value -= 5 if query.population in result.populations else 0
+    return value + (10 if result.stale else 0)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {},
+        {"need": "case_management"},
+        {"need": "food", "language": "es"},
+        {"need": "emergency_shelter", "population": "men"},
+        {"need": "legal_aid", "open_now": True},
+    ],
+)
+def test_ranking_follows_fit_fullness_score_and_name(url: str, fields: dict) -> None:
+    query = SearchQuery(**near_houston(**fields))
+    with session_scope(url) as session:
+        found = search(session, query, limit=1000, now=TUESDAY_MORNING)
+    keys = [(not r.fits, r.full, score(r, query), r.name.lower()) for r in found.results]
+    assert keys == sorted(keys)
+    assert len({r.service_id for r in found.results}) == len(found.results) == found.total
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{}, {"need": "case_management"}, {"gender": "man", "age_group": "adult"}, {"open_now": True}],
+)
+def test_a_page_is_the_slice_of_the_full_ranking(url: str, fields: dict) -> None:
+    query = SearchQuery(**near_houston(**fields))
+    with session_scope(url) as session:
+        full = search(session, query, limit=1000, now=TUESDAY_EVENING)
+        for offset in (0, 3, 6):
+            page = search(session, query, offset=offset, limit=3, now=TUESDAY_EVENING)
+            assert page.total == full.total and page.offset == offset
+            assert page.results == full.results[offset : offset + 3]
+            assert page.has_more == (offset + 3 < full.total)
+    assert full.total > 6 or fields.get("need")
+
+
+def test_total_counts_each_matching_service_once(url: str) -> None:
+    tables = dump_tables(url)
+    active = {s["id"] for s in tables["service"] if s["status"] == "active"}
+    located = {sal["service_id"] for sal in tables["service_at_location"]}
+    for need in ("legal_aid", "food", "emergency_shelter"):
+        term = f"haven-need-{need}"
+        expected = {a["link_id"] for a in tables["attribute"] if a["taxonomy_term_id"] == term}
+        found = run(url, need=need, national_fallback=False, limit=3)  # every place, no box
+        assert found.total == len(expected & active & located) > 3
+        assert len(found.results) == 3
+
+
+@pytest.mark.parametrize("now", [TUESDAY_MORNING, TUESDAY_EVENING, SUNDAY_3AM])
+def test_open_now_keeps_exactly_the_open_results(url: str, now: dt.datetime) -> None:
+    every = run(url, now=now, limit=1000, **near_houston())
+    open_only = run(url, now=now, limit=1000, **near_houston(open_now=True))
+    expected = tuple(r for r in every.results if r.open_now)
+    assert expected and len(expected) < every.total
+    assert open_only.results == expected and open_only.total == len(expected)
+
+
+def test_every_population_value_is_read_for_fit() -> None:
+    groups = (set(AUDIENCES), set(OPEN_TO_ALL), set(QUALIFIERS))
+    assert set().union(*groups) == set(PROFILE_TERMS["population"])
+    assert sum(len(g) for g in groups) == len(PROFILE_TERMS["population"])
+
+
+@pytest.mark.parametrize(
+    ("populations", "gender", "age_group", "note"),
+    [
+        (("girls",), "man", "adult", "minors_only"),
+        (("women", "girls", "families"), "man", "adult", "women_only"),
+        (("women", "girls", "families"), "man", None, "women_only"),
+        (("men", "trafficking_specialized"), "woman", "adult", "men_only"),
+        (("men",), None, "youth", "adults_only"),
+        (("women", "families"), "woman", "youth", "adults_only"),
+        (("boys",), "woman", "youth", "men_only"),
+        (("boys", "unaccompanied_minors"), "woman", "youth", None),
+        (("lgbtq", "minors"), "woman", "adult", "minors_only"),
+        (("men", "girls"), "woman", "adult", "restricted"),
+        (("men",), "man", "adult", None),
+        (("girls",), "woman", "youth", None),
+        (("men", "all"), "woman", "adult", None),
+        (("families",), "man", "adult", None),
+        (("lgbtq", "trafficking_specialized"), "man", "youth", None),
+        (("women",), None, None, None),
+        (("women",), "nonbinary", "adult", None),
+        ((), "man", "adult", None),
+    ],
+)
+def test_fit_note(populations, gender, age_group, note) -> None:
+    assert fit_note(populations, gender, age_group) == note
+
+
+def test_a_man_sees_the_shelter_for_women_and_girls_last_and_told_why(url: str) -> None:
+    man = run(url, **near("Atlanta", need="emergency_shelter", gender="man", age_group="adult"))
+    anyone = run(url, **near("Atlanta", need="emergency_shelter"))
+    assert man.total == anyone.total  # never dropped
+    assert all(r.fits and r.fit_note is None for r in anyone.results)
+    fits = [r.fits for r in man.results]
+    assert True in fits and fits == sorted(fits, reverse=True)
+    girls = [r for r in man.results if "girls" in r.populations]
+    assert girls and all(not r.fits and r.fit_note == "women_only" for r in girls)
+
+
+def test_a_youth_sees_adult_shelters_after_the_boys_shelter(url: str) -> None:
+    youth = run(url, **near_houston(need="emergency_shelter", gender="man", age_group="youth"))
+    assert youth.results[0].fits and "boys" in youth.results[0].populations
+    adults = [r for r in youth.results if {"men", "women"} & set(r.populations)]
+    assert adults and all(r.fit_note == "adults_only" for r in adults)
+    adult_woman = {"gender": "woman", "age_group": "adult"}
+    woman = run(url, **near("New York", need="emergency_shelter", **adult_woman))
+    assert woman.results[0].service_id == "sample-ny-svc-02"  # the farthest, but for her
+    notes = {r.service_id: r.fit_note for r in woman.results}
+    assert notes["sample-ny-svc-16"] == "minors_only"  # LGBTQ youth shelter
+    assert notes["sample-ny-svc-17"] == "men_only"
+    assert notes["sample-ny-svc-02"] is None
+
+
+def test_with_children_ranks_family_services_as_an_exact_match(url: str) -> None:
+    plain = run(url, **near_houston(need="legal_aid"))
+    family = run(url, **near_houston(need="legal_aid", with_children=True))
+
+    def place(found) -> int:
+        return [r.name for r in found.results].index("Guardianship and Family Court Help (sample)")
+
+    assert place(family) < place(plain)
+    assert family.total == plain.total and all(r.fits for r in family.results)
+
+
+def test_a_full_shelter_comes_last_with_the_date_of_its_count(url: str) -> None:
+    found = run(url, now=SUNDAY_NOON_UTC, **near("Los Angeles", need="emergency_shelter"))
+    assert found.total >= 3 and found.results[-1].full
+    full = found.results[-1]
+    assert full.beds_available == 0 and full.fits
+    assert full.capacity_updated == dt.datetime(2026, 11, 21, 23, 0, tzinfo=UTC)
+    assert not full.capacity_stale  # counted 13 hours before
+    assert not any(r.full for r in found.results[:-1])
+    men = next(r for r in found.results if r.service_id == "sample-la-svc-19")
+    assert men.beds_available == 7 and men.capacity_stale  # counted on the 19th
+    assert men.capacity_updated == dt.datetime(2026, 11, 19, 18, 0, tzinfo=UTC)
+    later = run(url, now=TUESDAY_MORNING, **near("Los Angeles", need="emergency_shelter"))
+    assert all(r.capacity_stale for r in later.results if r.beds_available is not None)
+    assert CAPACITY_STALE_AFTER < TUESDAY_MORNING - full.capacity_updated
+
+
+def test_a_full_shelter_comes_after_farther_ones(url: str) -> None:
+    query = SearchQuery(**near("New York", need="emergency_shelter"))
+    with session_scope(url) as session:
+        found = search(session, query, now=SUNDAY_NOON_UTC)
+    men = found.results[-1]
+    assert men.service_id == "sample-ny-svc-17" and men.full and men.fits
+    assert score(men, query) < score(found.results[-2], query)  # it would rank before it
+    assert not men.capacity_stale
+
+
+def test_results_without_a_count_have_no_date(url: str) -> None:
+    found = run(url, **near_houston(need="legal_aid"))
+    for result in found.results:
+        assert result.beds_available is None and result.capacity_updated is None
+        assert not result.full and not result.capacity_stale
+
+
+def test_stale_is_measured_from_the_search_time(url: str) -> None:
+    found = run(url, **near_houston(need="legal_aid"))
+    for result in found.results:
+        old = (TUESDAY_MORNING.date() - result.assured_date).days > STALE_AFTER_DAYS
+        assert result.stale == old

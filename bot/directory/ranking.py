@@ -1,0 +1,231 @@
+"""Ranking: the order matches are shown in, decided on a few columns per service.
+
+Every match is ranked, so ranking reads only what it needs (``ServiceFacts``: name,
+assured date, population profile, whether it speaks the language asked for, the latest
+capacity), a few batched queries whatever the number of matches. The full details are
+loaded afterwards, for the page shown only (``bot.directory.details``).
+
+Order, first to last: services that fit the person before those whose population
+profile leaves them out (``fit_note``), then services with a free place before full ones,
+then by score (distance, language, specialisation, freshness), then by name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from bot.directory.models import IN_CHUNK, Attribute, Language, Service, ServiceCapacity
+from bot.directory.taxonomy import profile_term
+
+if TYPE_CHECKING:
+    from bot.directory.search import SearchQuery, _Candidate
+
+STALE_AFTER_DAYS = 180  # a listing not confirmed for this long is marked stale
+CAPACITY_STALE_AFTER = dt.timedelta(days=2)  # a count of free places older than this may be wrong
+POPULATION_TERM = profile_term("population")
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Who a population value is limited to (None: no limit on that side)."""
+
+    gender: str | None = None  # "man" or "woman"
+    age_group: str | None = None  # "adult" or "youth"
+
+
+# Population values that limit who may come. "all" opens a service to anyone; "families"
+# (the people listed and their children), "lgbtq" and "trafficking_specialized" say whom a
+# service welcomes or knows, never whom it refuses.
+AUDIENCES = {
+    "men": Audience("man", "adult"),
+    "women": Audience("woman", "adult"),
+    "boys": Audience("man", "youth"),
+    "girls": Audience("woman", "youth"),
+    "minors": Audience(age_group="youth"),
+    "unaccompanied_minors": Audience(age_group="youth"),
+}
+OPEN_TO_ALL = ("all",)
+QUALIFIERS = ("families", "lgbtq", "trafficking_specialized")
+# The note for a service that leaves the person out, by the side that does.
+AGE_NOTES = {"youth": "minors_only", "adult": "adults_only"}
+GENDER_NOTES = {"woman": "women_only", "man": "men_only"}  # women_only: women or girls
+MIXED_NOTE = "restricted"  # left out on both sides by different values
+
+
+def _admits(limit: str | None, person: str | None) -> bool:
+    return limit is None or person is None or limit == person
+
+
+def fit_note(populations: Iterable[str], gender: str | None, age_group: str | None) -> str | None:
+    """None when the population profile may take the person; else why not ("women_only").
+
+    Only a clear exclusion counts: an unknown gender or age, or a profile open to anyone
+    or without a limiting value, fits."""
+    values = set(populations)
+    limits = [AUDIENCES[v] for v in values if v in AUDIENCES]
+    if not limits or values & set(OPEN_TO_ALL):
+        return None
+    gender = gender if gender in GENDER_NOTES else None
+    age_group = age_group if age_group in AGE_NOTES else None
+    if any(_admits(a.gender, gender) and _admits(a.age_group, age_group) for a in limits):
+        return None
+    if not any(_admits(a.age_group, age_group) for a in limits):
+        return AGE_NOTES[limits[0].age_group]
+    if not any(_admits(a.gender, gender) for a in limits):
+        return GENDER_NOTES[limits[0].gender]
+    return MIXED_NOTE
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    """A stored naive datetime (UTC, as imported) or an aware one, as aware UTC."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """The latest count of free places, with when it was made."""
+
+    available: int
+    updated: dt.datetime  # aware UTC
+    stale: bool  # older than CAPACITY_STALE_AFTER
+
+    @property
+    def full(self) -> bool:
+        return self.available <= 0
+
+
+@dataclass(frozen=True)
+class ServiceFacts:
+    """What ranking reads about one service."""
+
+    name: str
+    assured_date: dt.date | None
+    stale: bool
+    populations: frozenset[str]
+    speaks_language: bool
+    capacity: Capacity | None
+    fit_note: str | None
+
+    @property
+    def fits(self) -> bool:
+        return self.fit_note is None
+
+    @property
+    def full(self) -> bool:
+        return self.capacity is not None and self.capacity.full
+
+
+@dataclass(frozen=True)
+class Ranked:
+    """A service at its best-ranked place."""
+
+    candidate: _Candidate
+    facts: ServiceFacts
+
+
+IDS = sa.bindparam("ids", expanding=True)  # one chunk of ids (``in_chunks``)
+
+
+def in_chunks(
+    session: Session, statement: sa.Select, ids: Iterable[str | None], **params: Any
+) -> Iterator[Any]:
+    """The rows of ``statement``, which tests ``column.in_(IDS)``, for ``ids``: a chunk
+    of ids per query, one expanding parameter (no SQL built per id or per call)."""
+    wanted = [i for i in dict.fromkeys(ids) if i]
+    for start in range(0, len(wanted), IN_CHUNK):
+        yield from session.execute(statement, {**params, "ids": wanted[start : start + IN_CHUNK]})
+
+
+# The four queries of ``load_facts``, built once.
+_a, _lang, _cap, _s = (t.__table__ for t in (Attribute, Language, ServiceCapacity, Service))
+_POPULATIONS = sa.select(_a.c.link_id, _a.c.value).where(
+    _a.c.taxonomy_term_id == POPULATION_TERM, _a.c.link_entity == "service", _a.c.link_id.in_(IDS)
+)
+_SPEAKERS = sa.select(_lang.c.service_id).where(
+    _lang.c.code == sa.bindparam("language"), _lang.c.service_id.in_(IDS)
+)
+_COUNTS = (
+    sa.select(_cap.c.service_id, _cap.c.available, _cap.c.updated)
+    .where(_cap.c.service_id.in_(IDS))
+    .order_by(_cap.c.id)
+)
+_NAMES = sa.select(_s.c.id, _s.c.name, _s.c.assured_date).where(_s.c.id.in_(IDS))
+
+
+def load_facts(
+    session: Session, service_ids: Iterable[str], query: SearchQuery, now: dt.datetime
+) -> dict[str, ServiceFacts]:
+    """The facts of each service, in four batched queries."""
+    ids = list(dict.fromkeys(service_ids))
+    populations: dict[str, set[str]] = {i: set() for i in ids}
+    for service_id, value in in_chunks(session, _POPULATIONS, ids):
+        populations[service_id].add(value)
+    speaking: set[str] = set()
+    if query.language:
+        rows = in_chunks(session, _SPEAKERS, ids, language=query.language)
+        speaking.update(service_id for (service_id,) in rows)
+    latest: dict[str, tuple[float, dt.datetime]] = {}
+    for service_id, available, updated in in_chunks(session, _COUNTS, ids):
+        if service_id not in latest or updated >= latest[service_id][1]:
+            latest[service_id] = (available, updated)
+    today = now.date()
+    facts = {}
+    for service_id, name, assured in in_chunks(session, _NAMES, ids):
+        capacity = None
+        if service_id in latest:
+            available, updated = latest[service_id]
+            updated = _utc(updated)
+            stale = _utc(now) - updated > CAPACITY_STALE_AFTER
+            capacity = Capacity(int(available), updated, stale)
+        facts[service_id] = ServiceFacts(
+            name=name,
+            assured_date=assured,
+            stale=assured is None or (today - assured).days > STALE_AFTER_DAYS,
+            populations=frozenset(populations[service_id]),
+            speaks_language=service_id in speaking,
+            capacity=capacity,
+            fit_note=fit_note(populations[service_id], query.gender, query.age_group),
+        )
+    return facts
+
+
+def rank_key(candidate: _Candidate, facts: ServiceFacts, query: SearchQuery) -> tuple:
+    """Lowest first: fit, free place, score, name (ids only to make ties stable)."""
+    score = candidate.distance_km if candidate.distance_km is not None else query.radius_km / 2
+    wanted = {query.population, "families" if query.with_children else None} - {None}
+    if facts.speaks_language:
+        score -= 8
+    if "trafficking_specialized" in facts.populations:
+        score -= 5
+    if wanted & facts.populations:
+        score -= 5
+    if facts.stale:
+        score += 10
+    return (
+        not facts.fits,
+        facts.full,
+        score,
+        facts.name.lower(),
+        candidate.service_id,
+        candidate.sal_id or "",
+    )
+
+
+def rank(
+    candidates: list[_Candidate], facts: dict[str, ServiceFacts], query: SearchQuery
+) -> list[Ranked]:
+    """Each matching service once, at its best-ranked place, best first."""
+    listed = [c for c in candidates if c.service_id in facts]
+    ordered = sorted(listed, key=lambda c: rank_key(c, facts[c.service_id], query))
+    best: dict[str, _Candidate] = {}
+    for candidate in ordered:
+        best.setdefault(candidate.service_id, candidate)
+    return [Ranked(candidate, facts[candidate.service_id]) for candidate in best.values()]
