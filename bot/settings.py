@@ -46,7 +46,6 @@ class Settings:
     web_port: int
     database_url: str
     tracker_store_url: str
-    redis_url: str
     default_language: str
     max_message_chars: int
     max_request_bytes: int
@@ -128,7 +127,6 @@ def get_settings() -> Settings:
         web_port=_env_int("HAVEN_WEB_PORT", 8080),
         database_url=_env("HAVEN_DATABASE_URL", f"sqlite:///{var_dir}/haven.db"),
         tracker_store_url=_env("HAVEN_TRACKER_STORE_URL", f"sqlite:///{var_dir}/tracker.db"),
-        redis_url=_env("HAVEN_REDIS_URL", ""),
         default_language=_env("HAVEN_DEFAULT_LANGUAGE", "en"),
         max_message_chars=_env_int("HAVEN_MAX_MESSAGE_CHARS", 2000),
         max_request_bytes=_env_int("HAVEN_MAX_REQUEST_BYTES", 64 * 1024),

@@ -10,25 +10,15 @@ can be skipped: then national resources answer), and shows results three at a ti
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from typing import Any
 
-from babel.dates import format_date, format_time, get_day_names
-from babel.numbers import format_decimal
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions.rights import (
-    FALLBACK_HANDLERS,
-    MAIN_MENU,
-    MENU_PAYLOAD,
-    MORE_HANDLERS,
-    TOPIC_SLOT,
-    Speaker,
-)
+from bot.actions.common import TOPIC_SLOT, Speaker, latest_intent, menu_button
 from bot.db.engine import session_scope
-from bot.directory.geocode import Place, find_place
+from bot.directory.geocode import KM_PER_MILE, Place, find_place
 from bot.directory.payloads import (
     AWAITING_SLOT,
     FIND_SERVICE,
@@ -40,10 +30,31 @@ from bot.directory.payloads import (
     refine_payload,
     skip_place_payload,
 )
-from bot.directory.search import Hours, SearchQuery, SearchResults, ServiceResult, search
+from bot.directory.search import (
+    DEFAULT_RADIUS_KM,
+    SearchQuery,
+    SearchResults,
+    ServiceResult,
+    search,
+)
 from bot.directory.vocabulary import load_vocabulary
 from bot.i18n.catalogs import N_
 from bot.i18n.text import fold
+from bot.knowledge.situation import read_person, read_situation
+from bot.nlg.content import (
+    Button,
+    Node,
+    button,
+    data,
+    date,
+    days,
+    join,
+    language,
+    lines,
+    msg,
+    send,
+    time,
+)
 from bot.settings import get_settings
 
 PAGE_SIZE = 3
@@ -100,6 +111,8 @@ OPEN_NOW = N_("Open now")
 CLOSED_NOW = N_("Closed now")
 OPEN_24_7 = N_("Open 24/7")
 HOURS = N_("Hours: {hours}")
+CALL_FOR_HOURS = N_("call for hours")
+SOME_WEEKS = N_("{hours} (some weeks only: call to check)")
 SPEAKS = N_("Languages: {languages}")
 AWAY = N_("{miles} miles away")
 ADDRESS = N_("Address: {address}")
@@ -119,160 +132,66 @@ REFINED_NONE = N_("How should I narrow the results?")
 ASK_NEED_FIRST = N_("Tell me first what you are looking for.")
 
 
-def _state(tracker: Tracker) -> dict[str, Any]:
-    value = tracker.get_slot(SEARCH_SLOT)
-    return dict(value) if isinstance(value, dict) else {}
+PLACES_ON = N_("Places available: {count} (on {date})")
+FULL = N_("Full: no places free")
+FULL_ON = N_("Full: no places free (on {date})")
+MAY_HAVE_CHANGED = N_("This figure may have changed: call first.")
+FIT_NOTES = {
+    "women_only": N_("For women only"),
+    "men_only": N_("For men only"),
+    "minors_only": N_("For under-18s only"),
+    "adults_only": N_("For adults only"),
+}
+MAY_NOT_FIT = N_("May not be meant for you: ask them first.")
+NOTHING_FITS = N_(
+    "I found nothing near {place} that is clearly meant for you. The services below may "
+    "still help; ask them first. The National Human Trafficking Hotline can also find a "
+    "place that fits, 24/7: call 1-888-373-7888 or text 233733."
+)
+NATIONAL_SERVICES_TITLE = N_("National services")
+AGE_GROUPS = {"minor": "youth", "adult": "adult"}
 
 
-def _remember(state: dict[str, Any], awaiting: str | None) -> list[dict[str, Any]]:
-    """The search state, and what it waits for (a featurized slot the rules can see)."""
-    return [
-        SlotSet(SEARCH_SLOT, {**state, "awaiting": awaiting}),
-        SlotSet(AWAITING_SLOT, awaiting),
-    ]
+# Reading the user's message: a pure function of the message and the search so far.
 
 
-def _entity(tracker: Tracker, name: str) -> str | None:
-    for entity in tracker.latest_message.get("entities") or []:
-        if entity.get("entity") == name and isinstance(entity.get("value"), str):
-            return entity["value"]
-    return None
-
-
-def _is_payload(tracker: Tracker) -> bool:
-    return (tracker.latest_message.get("text") or "").startswith("/")
-
-
-class DirectorySpeaker(Speaker):
-    """Renders search questions and results in the conversation's language."""
-
-    def need_title(self, category: str) -> str:
-        found = load_vocabulary().category(category)
-        return self.t(found.title) if found else category
-
-    def need_buttons(self, categories: tuple[str, ...] | list[str]) -> list[dict[str, str]]:
-        return [
-            self.button(load_vocabulary().category(c).title, need_payload(c)) for c in categories
-        ]
-
-    def hours_text(self, hours: tuple[Hours, ...]) -> str | None:
-        names = get_day_names("abbreviated", locale=self.language)
-        codes = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
-        parts = []
-        for h in hours:
-            if not h.opens_at or not h.closes_at:
-                continue
-            days = [names[codes.index(d)] for d in codes if d in h.byday]
-            if len(days) == 7:
-                label = ""
-            elif len(days) > 2 and [codes.index(d) for d in h.byday] == list(
-                range(codes.index(h.byday[0]), codes.index(h.byday[0]) + len(h.byday))
-            ):
-                label = f"{days[0]}–{days[-1]} "
-            else:
-                label = ", ".join(days) + " "
-            opens = format_time(
-                dt.time.fromisoformat(_hhmm(h.opens_at)), "short", locale=self.language
-            )
-            closes = format_time(
-                dt.time.fromisoformat(_hhmm(h.closes_at)), "short", locale=self.language
-            )
-            parts.append(f"{label}{opens}–{closes}")
-        return "; ".join(parts) or None
-
-    def result_text(self, result: ServiceResult) -> str:
-        lines = [result.name]
-        if result.description:
-            description = " ".join(result.description.split())
-            if len(description) > DESCRIPTION_CHARS:
-                description = description[: DESCRIPTION_CHARS - 1].rsplit(" ", 1)[0] + "…"
-            lines.append(description)
-        voice = [n for n, kind in result.phones if kind in VOICE_TYPES]
-        texts = [n for n, kind in result.phones if kind in ("text", "sms")]
-        numbers = voice[:2] + [self.t(TEXT_LINE, number=n) for n in texts[:1]]
-        if numbers:
-            lines.append(self.t(PHONE, numbers=", ".join(numbers)))
-        status = []
-        if result.always_open:
-            status.append(self.t(OPEN_24_7))
-        else:
-            if result.open_now is True:
-                status.append(self.t(OPEN_NOW))
-            elif result.open_now is False:
-                status.append(self.t(CLOSED_NOW))
-            hours = self.hours_text(result.hours)
-            if hours:
-                status.append(self.t(HOURS, hours=hours))
-        if status:
-            lines.append(" · ".join(status))
-        if result.languages:
-            lines.append(self.t(SPEAKS, languages=", ".join(self.language_names(result.languages))))
-        if result.confidential:
-            lines.append(self.t(CONFIDENTIAL))
-        elif result.address:
-            where = ", ".join(p for p in (result.address, result.city) if p)
-            if result.distance_km is not None:
-                miles = format_decimal(
-                    round(result.distance_km / 1.609344, 1), locale=self.language
-                )
-                where += " · " + self.t(AWAY, miles=miles)
-            lines.append(self.t(ADDRESS, address=where))
-        extras = []
-        if result.national:
-            extras.append(self.t(NATIONAL))
-        if result.cost == "free":
-            extras.append(self.t(FREE))
-        elif result.cost == "sliding_scale":
-            extras.append(self.t(SLIDING_SCALE))
-        if result.beds_available is not None:
-            extras.append(self.t(BEDS, count=result.beds_available))
-        if extras:
-            lines.append(" · ".join(extras))
-        if result.stale and result.assured_date:
-            date = format_date(result.assured_date, format="long", locale=self.language)
-            lines.append(self.t(LAST_CONFIRMED, date=date))
-        return "\n".join(lines)
-
-    def language_names(self, codes: tuple[str, ...]) -> list[str]:
-        from babel import Locale, UnknownLocaleError
-
-        names = []
-        for code in codes[:4]:
-            try:
-                names.append(Locale.parse(code).get_display_name(self.language) or code)
-            except (ValueError, UnknownLocaleError):
-                names.append(code)
-        return names
-
-
-def _hhmm(text: str) -> str:
-    hours, minutes = text.split(":")[:2]
-    return f"{int(hours) % 24:02d}:{int(minutes):02d}"
-
-
-def _read_message(tracker: Tracker, state: dict[str, Any]) -> None:
-    """Fold the latest message's need, place and filters into the search state."""
-    intent = (tracker.latest_message.get("intent") or {}).get("name")
-    text = tracker.latest_message.get("text") or ""
-    payload = _is_payload(tracker)
+def read_message(
+    state: dict[str, Any],
+    text: str,
+    intent: str | None,
+    entities: list[dict[str, Any]] | tuple = (),
+    answering: str | None = None,
+    conversation_language: str | None = None,
+) -> dict[str, Any]:
+    """The search state after this message: its need, place, filters and what it says
+    about the person. ``answering`` names the question the message answers ("place",
+    "need", "more") when the model did not read it as such."""
+    state = dict(state)
+    payload = text.startswith("/")
     filters = dict(state.get("filters") or {})
-    if intent == "find_service":
+    person = dict(state.get("person") or {})
+    if intent == "find_service" or answering == "need":
         state.update(need=None, offset=0)
         filters = {}
-    need = _entity(tracker, "need")
+    need = _entity(entities, "need")
     if not payload:
-        vocabulary = load_vocabulary()
-        matches = vocabulary.matches(text)
+        matches = load_vocabulary().matches(text)
         needs = [m.value for m in matches if m.kind == "need"]
         need = need or (needs[0] if needs else None)
         for match in matches:
-            if match.kind in ("open_now", "free"):
+            if match.kind in ("open_now", "free", "low_cost"):
                 filters[match.kind] = True
             elif match.kind in ("population", "language"):
                 filters[match.kind] = match.value
             elif match.kind == "near_me":
                 state["near_me"] = True
-        awaiting_place = state.get("awaiting") == "place" or intent == "inform_place"
+        person.update(read_person(text))
+        age = read_situation(text).age
+        if age:
+            person["age_group"] = age
+        awaiting_place = (
+            state.get("awaiting") == "place" or intent == "inform_place" or answering == "place"
+        )
         place = find_place(text, place_only=awaiting_place)
         if place is not None:
             state.update(place=place.as_slot(), skip_place=False, near_me=False)
@@ -285,33 +204,51 @@ def _read_message(tracker: Tracker, state: dict[str, Any]) -> None:
     elif need:
         state["need"] = need
         state["offset"] = 0
-    if _entity(tracker, "place") == "skip":
+    if _entity(entities, "place") == "skip":
         state.update(skip_place=True, place=None)
-    chosen = _entity(tracker, "filter")
+    chosen = _entity(entities, "filter")
     if chosen == "language":
-        filters["language"] = tracker.get_slot("language") or get_settings().default_language
+        filters["language"] = conversation_language or get_settings().default_language
     elif chosen in ("open_now", "free"):
         filters[chosen] = True
     if filters != (state.get("filters") or {}):
         state["offset"] = 0
+    if (intent == "more_results" or answering == "more") and state.get("need"):
+        state["offset"] = int(state.get("offset") or 0) + PAGE_SIZE
     state["filters"] = filters
+    if person:
+        state["person"] = person
+    return state
 
 
-def _query(state: dict[str, Any]) -> SearchQuery:
+def _entity(entities: list[dict[str, Any]] | tuple, name: str) -> str | None:
+    for entity in entities or ():
+        if entity.get("entity") == name and isinstance(entity.get("value"), str):
+            return entity["value"]
+    return None
+
+
+def query_for(state: dict[str, Any], age_group: str | None = None) -> SearchQuery:
+    """The directory query for a search state (``age_group``: the conversation's slot)."""
     place = Place.from_slot(state.get("place"))
     filters = state.get("filters") or {}
-    language = filters.get("language")
+    person = state.get("person") or {}
+    chosen_language = filters.get("language")
+    cost = "free" if filters.get("free") else "low_cost" if filters.get("low_cost") else None
     return SearchQuery(
         need=state["need"],
         latitude=place.latitude if place else None,
         longitude=place.longitude if place else None,
-        radius_km=place.radius_km if place else 40.0,
+        radius_km=place.radius_km if place else DEFAULT_RADIUS_KM,
         state=place.state if place else None,
         areas=place.areas if place else (),
-        language=language if isinstance(language, str) else None,
+        language=chosen_language if isinstance(chosen_language, str) else None,
         open_now=bool(filters.get("open_now")),
         population=filters.get("population"),
-        cost="free" if filters.get("free") else None,
+        cost=cost,
+        gender=person.get("gender"),
+        age_group=AGE_GROUPS.get(person.get("age_group") or age_group or ""),
+        with_children=bool(person.get("with_children")),
     )
 
 
@@ -319,9 +256,118 @@ def database_url() -> str:
     return get_settings().database_url
 
 
-def run_search(state: dict[str, Any]) -> SearchResults:
+def run_search(query: SearchQuery, offset: int) -> SearchResults:
     with session_scope(database_url()) as session:
-        return search(session, _query(state), offset=int(state.get("offset") or 0), limit=PAGE_SIZE)
+        return search(session, query, offset=offset, limit=PAGE_SIZE)
+
+
+# Rendering: structured content, put into words by the Rasa process.
+
+
+def hours_content(result: ServiceResult) -> Node:
+    """Opening hours; a schedule Haven cannot read says "call for hours", and one that is
+    not every week (the first Monday, until a date) says so, never as if it were weekly."""
+    parts: list[Node] = []
+    if any(not h.understood for h in result.hours):
+        parts.append(msg(CALL_FOR_HOURS))
+    for h in result.hours:
+        if not (h.understood and h.opens_at and h.closes_at):
+            continue
+        span = join(days(h.byday), join(time(h.opens_at), "–", time(h.closes_at)), sep=" ")
+        parts.append(span if h.every_week else msg(SOME_WEEKS, hours=span))
+    return join(*parts, sep="; ") if parts else None
+
+
+def description(result: ServiceResult) -> Node:
+    if not result.description:
+        return None
+    text = " ".join(result.description.split())
+    if len(text) > DESCRIPTION_CHARS:
+        text = text[: DESCRIPTION_CHARS - 1].rsplit(" ", 1)[0] + "…"
+    return data(text)
+
+
+def capacity_content(result: ServiceResult) -> Node:
+    """Places free, always with the date they were counted; an old count is flagged."""
+    if result.beds_available is None:
+        return None
+    when = date(result.capacity_updated.date()) if result.capacity_updated else None
+    if result.full:
+        figure = msg(FULL_ON, date=when) if when else msg(FULL)
+    elif when:
+        figure = msg(PLACES_ON, count=result.beds_available, date=when)
+    else:
+        figure = msg(BEDS, count=result.beds_available)
+    return join(figure, msg(MAY_HAVE_CHANGED) if result.capacity_stale else None, sep=" ")
+
+
+def result_content(result: ServiceResult) -> Node:
+    """One service, as a few short lines a phone shows whole."""
+    voice = [data(n) for n, kind in result.phones if kind in VOICE_TYPES]
+    texts = [msg(TEXT_LINE, number=data(n)) for n, kind in result.phones if kind in ("text", "sms")]
+    numbers = voice[:2] + texts[:1]
+    if result.always_open:
+        status = msg(OPEN_24_7)
+    else:
+        now = {True: msg(OPEN_NOW), False: msg(CLOSED_NOW)}.get(result.open_now)
+        hours = hours_content(result)
+        status = join(now, msg(HOURS, hours=hours) if hours else None, sep=" · ")
+    where = None
+    if result.confidential:
+        where = msg(CONFIDENTIAL)
+    elif result.address:
+        away = None
+        if result.distance_km is not None:
+            away = msg(AWAY, miles=round(result.distance_km / KM_PER_MILE, 1))
+        place = join(data(result.address), data(result.city), sep=", ")
+        where = msg(ADDRESS, address=join(place, away, sep=" · "))
+    cost = {"free": msg(FREE), "sliding_scale": msg(SLIDING_SCALE)}.get(result.cost or "")
+    extras = join(msg(NATIONAL) if result.national else None, cost, sep=" · ")
+    fit = None
+    if not result.fits:
+        fit = msg(FIT_NOTES.get(result.fit_note or "", MAY_NOT_FIT))
+    confirmed = None
+    if result.stale and result.assured_date:
+        confirmed = msg(LAST_CONFIRMED, date=date(result.assured_date))
+    return lines(
+        data(result.name),
+        fit,
+        description(result),
+        msg(PHONE, numbers=join(*numbers, sep=", ")) if numbers else None,
+        status,
+        msg(SPEAKS, languages=join(*(language(c) for c in result.languages[:4]), sep=", "))
+        if result.languages
+        else None,
+        where,
+        extras,
+        capacity_content(result),
+        confirmed,
+    )
+
+
+def need_buttons(categories: tuple[str, ...] | list[str]) -> list[Button]:
+    return [button(Speaker.need_title(c), need_payload(c)) for c in categories]
+
+
+def refine_buttons() -> list[Button]:
+    return [
+        Speaker.button(OPEN_NOW_TITLE, refine_payload("open_now")),
+        Speaker.button(FREE_TITLE, refine_payload("free")),
+        Speaker.button(MY_LANGUAGE_TITLE, refine_payload("language")),
+    ]
+
+
+def _remember(state: dict[str, Any], awaiting: str | None) -> list[dict[str, Any]]:
+    """The search state, and what it waits for (a featurized slot the rules can see)."""
+    return [
+        SlotSet(SEARCH_SLOT, {**state, "awaiting": awaiting}),
+        SlotSet(AWAITING_SLOT, awaiting),
+    ]
+
+
+def _state(tracker: Tracker) -> dict[str, Any]:
+    value = tracker.get_slot(SEARCH_SLOT)
+    return dict(value) if isinstance(value, dict) else {}
 
 
 class ActionFindService(Action):
@@ -333,109 +379,108 @@ class ActionFindService(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        intent = (tracker.latest_message.get("intent") or {}).get("name")
-        return await self.respond(dispatcher, tracker, intent)
+        return await self.respond(dispatcher, tracker)
 
     async def respond(
-        self, dispatcher: CollectingDispatcher, tracker: Tracker, intent: str | None
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, answering: str | None = None
     ) -> list[dict[str, Any]]:
-        speaker = DirectorySpeaker(tracker)
-        state = _state(tracker)
-        _read_message(tracker, state)
-        if intent == "more_results" and state.get("need"):
-            state["offset"] = int(state.get("offset") or 0) + PAGE_SIZE
+        """Answer the latest message; ``answering`` names the question it answers when the
+        model read it as something else (a place typed after "where?")."""
+        intent = latest_intent(tracker)
+        message = tracker.latest_message
+        state = read_message(
+            _state(tracker),
+            message.get("text") or "",
+            intent,
+            message.get("entities") or [],
+            answering,
+            tracker.get_slot("language"),
+        )
         if state.pop("show_other_needs", False):
             others = [c for c in load_vocabulary().category_ids if c not in FIRST_NEEDS]
-            dispatcher.utter_message(text=speaker.t(ASK_NEED), buttons=speaker.need_buttons(others))
+            send(dispatcher, msg(ASK_NEED), need_buttons(others))
             return _remember(state, "need")
         if not state.get("need"):
-            message = ASK_NEED_FIRST if intent in ("more_results", "refine_search") else ASK_NEED
-            buttons = speaker.need_buttons(FIRST_NEEDS)
-            buttons.append(speaker.button(OTHER_NEEDS_TITLE, need_payload(OTHER_NEEDS)))
-            dispatcher.utter_message(text=speaker.t(message), buttons=buttons)
+            paging = intent in ("more_results", "refine_search") or answering == "more"
+            buttons = need_buttons(FIRST_NEEDS)
+            buttons.append(Speaker.button(OTHER_NEEDS_TITLE, need_payload(OTHER_NEEDS)))
+            send(dispatcher, msg(ASK_NEED_FIRST if paging else ASK_NEED), buttons)
             return _remember(state, "need")
         if not state.get("place") and not state.get("skip_place"):
-            need = speaker.need_title(state["need"])
-            buttons = [speaker.button(SKIP, skip_place_payload())]
-            if state.pop("unknown_place", False):
-                state["place_misses"] = int(state.get("place_misses") or 0) + 1
-                if state["place_misses"] >= MAX_PLACE_MISSES:  # never trap: stop asking
-                    buttons.append(speaker.button(MAIN_MENU, MENU_PAYLOAD))
-                    text = speaker.t(ASK_PLACE_LAST, need=need)
-                    dispatcher.utter_message(text=text, buttons=buttons)
-                    return _remember({**state, "place_misses": 0}, None)
-                text = speaker.t(ASK_PLACE_AGAIN)
-            elif state.pop("near_me", False):
-                text = speaker.t(NEAR_ME, need=need)
-            else:
-                text = speaker.t(ASK_PLACE, need=need)
-            dispatcher.utter_message(text=text, buttons=buttons)
-            return _remember(state, "place")
-        state.pop("unknown_place", None)
-        state.pop("near_me", None)
-        state.pop("place_misses", None)
-        if intent == "refine_search" and not _entity(tracker, "filter") and not state["filters"]:
-            dispatcher.utter_message(
-                text=speaker.t(REFINED_NONE), buttons=self.refine_buttons(speaker)
-            )
+            return self.ask_place(dispatcher, state)
+        for key in ("unknown_place", "near_me", "place_misses"):
+            state.pop(key, None)
+        entities = message.get("entities") or []
+        if intent == "refine_search" and not _entity(entities, "filter") and not state["filters"]:
+            send(dispatcher, msg(REFINED_NONE), refine_buttons())
             return _remember(state, None)
-        results = await asyncio.to_thread(run_search, state)
+        query = query_for(state, tracker.get_slot("age_group"))
+        offset = int(state.get("offset") or 0)
+        results = await asyncio.to_thread(run_search, query, offset)
         if not results.total:
-            need = speaker.need_title(state["need"])
+            need = Speaker.need_title(state["need"])
             place = Place.from_slot(state.get("place"))
             if place is None:  # nothing national for this need (food, a dentist…)
-                dispatcher.utter_message(text=speaker.t(LOCAL_ONLY, need=need))
+                send(dispatcher, msg(LOCAL_ONLY, need=need))
             else:  # perhaps not the place they meant ("Huston" is in Idaho): ask again
-                dispatcher.utter_message(
-                    text=speaker.t(NOTHING_NEAR, need=need, place=place.label),
-                    buttons=[speaker.button(TALK_TO_PERSON, REQUEST_HUMAN)],
-                )
+                text = msg(NOTHING_NEAR, need=need, place=data(place.label))
+                send(dispatcher, text, [Speaker.button(TALK_TO_PERSON, REQUEST_HUMAN)])
             return _remember({**state, "skip_place": False, "place": None}, "place")
-        self.show(dispatcher, speaker, state, results)
+        self.show(dispatcher, state, results)
         return _remember(state, None)
 
     @staticmethod
-    def refine_buttons(speaker: DirectorySpeaker) -> list[dict[str, str]]:
-        return [
-            speaker.button(OPEN_NOW_TITLE, refine_payload("open_now")),
-            speaker.button(FREE_TITLE, refine_payload("free")),
-            speaker.button(MY_LANGUAGE_TITLE, refine_payload("language")),
-        ]
+    def ask_place(dispatcher: CollectingDispatcher, state: dict[str, Any]) -> list[dict[str, Any]]:
+        need = Speaker.need_title(state["need"])
+        buttons = [Speaker.button(SKIP, skip_place_payload())]
+        if state.pop("unknown_place", False):
+            state["place_misses"] = int(state.get("place_misses") or 0) + 1
+            if state["place_misses"] >= MAX_PLACE_MISSES:  # never trap: stop asking
+                send(dispatcher, msg(ASK_PLACE_LAST, need=need), [*buttons, menu_button()])
+                return _remember({**state, "place_misses": 0}, None)
+            text = msg(ASK_PLACE_AGAIN)
+        elif state.pop("near_me", False):
+            text = msg(NEAR_ME, need=need)
+        else:
+            text = msg(ASK_PLACE, need=need)
+        send(dispatcher, text, buttons)
+        return _remember(state, "place")
 
+    @staticmethod
     def show(
-        self,
-        dispatcher: CollectingDispatcher,
-        speaker: DirectorySpeaker,
-        state: dict[str, Any],
-        results: SearchResults,
+        dispatcher: CollectingDispatcher, state: dict[str, Any], results: SearchResults
     ) -> None:
-        need = speaker.need_title(state["need"])
+        need = Speaker.need_title(state["need"])
         place = Place.from_slot(state.get("place"))
         if not results.results:  # paged past the end ("more" once too often)
-            dispatcher.utter_message(text=speaker.t(NO_MORE), buttons=self.refine_buttons(speaker))
+            send(dispatcher, msg(NO_MORE), refine_buttons())
             return
-        if results.national_fallback and place:
-            header = speaker.t(HEADER_NATIONAL_FALLBACK, need=need, place=place.label)
-        elif results.national_fallback or not place:
-            header = speaker.t(HEADER_NATIONAL, need=need)
-        else:
-            header = speaker.t(HEADER_LOCAL, need=need, place=place.label)
+        label = data(place.label) if place else None
+        nothing_fits = not results.national_fallback and not results.results[0].fits
         if results.offset == 0:
-            dispatcher.utter_message(text=header)
+            if nothing_fits and place:
+                header = msg(NOTHING_FITS, place=label)
+            elif results.national_fallback and place:
+                header = msg(HEADER_NATIONAL_FALLBACK, need=need, place=label)
+            elif results.national_fallback or not place:
+                header = msg(HEADER_NATIONAL, need=need)
+            else:
+                header = msg(HEADER_LOCAL, need=need, place=label)
+            send(dispatcher, header)
         for result in results.results:
-            dispatcher.utter_message(text=speaker.result_text(result))
-        first = results.offset + 1
-        last = results.offset + len(results.results)
-        buttons = []
-        if results.has_more:
-            buttons.append(speaker.button(MORE_RESULTS_TITLE, MORE_RESULTS))
-        buttons += self.refine_buttons(speaker)
-        buttons.append(speaker.button(TALK_TO_PERSON, REQUEST_HUMAN))
-        buttons.append(speaker.button(NEW_SEARCH, FIND_SERVICE))
-        buttons.append(speaker.button(MAIN_MENU, MENU_PAYLOAD))
-        dispatcher.utter_message(
-            text=speaker.t(SHOWING, first=first, last=last, total=results.total), buttons=buttons
-        )
+            send(dispatcher, result_content(result))
+        first, last = results.offset + 1, results.offset + len(results.results)
+        buttons = [Speaker.button(MORE_RESULTS_TITLE, MORE_RESULTS)] if results.has_more else []
+        buttons += refine_buttons()
+        if nothing_fits and place:
+            buttons.append(Speaker.button(NATIONAL_SERVICES_TITLE, skip_place_payload()))
+        buttons.append(Speaker.button(TALK_TO_PERSON, REQUEST_HUMAN))
+        buttons.append(Speaker.button(NEW_SEARCH, FIND_SERVICE))
+        buttons.append(menu_button())
+        send(dispatcher, msg(SHOWING, first=first, last=last, total=results.total), buttons)
+
+
+# Follow-ups this capability claims (registered in bot.actions.common.follow_ups).
 
 
 async def continue_search(
@@ -447,9 +492,9 @@ async def continue_search(
     awaiting = _state(tracker).get("awaiting")
     text = tracker.latest_message.get("text") or ""
     if awaiting == "place":
-        return await ActionFindService().respond(dispatcher, tracker, "inform_place")
+        return await ActionFindService().respond(dispatcher, tracker, answering="place")
     if awaiting == "need" and load_vocabulary().needs(text):
-        return await ActionFindService().respond(dispatcher, tracker, "find_service")
+        return await ActionFindService().respond(dispatcher, tracker, answering="need")
     return None
 
 
@@ -463,9 +508,5 @@ async def more_results_after_search(
         if event.get("event") == "slot" and event.get("name") == SEARCH_SLOT:
             if not (event.get("value") or {}).get("need"):
                 return None
-            return await ActionFindService().respond(dispatcher, tracker, "more_results")
+            return await ActionFindService().respond(dispatcher, tracker, answering="more")
     return None
-
-
-FALLBACK_HANDLERS.append(continue_search)
-MORE_HANDLERS.append(more_results_after_search)

@@ -8,7 +8,14 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions.rights import AUDIENCE_SLOT, MAIN_MENU, MENU_PAYLOAD, SOURCES, Speaker, contacts
+from bot.actions.common import (
+    AUDIENCE_SLOT,
+    ROADMAP_PAYLOAD,
+    SOURCES,
+    contacts,
+    menu_button,
+    source_lines,
+)
 from bot.i18n.catalogs import N_
 from bot.knowledge.roadmap import (
     AGE,
@@ -22,6 +29,7 @@ from bot.knowledge.roadmap import (
     next_question,
 )
 from bot.knowledge.situation import read_situation
+from bot.nlg.content import Button, Node, button, data, join, lines, msg, paragraphs, send
 from bot.settings import get_settings
 
 HEADINGS = {
@@ -77,7 +85,6 @@ class ActionRoadmap(Action):
         answering = bool(entities & set(SLOTS))
         answers = {slot: tracker.get_slot(slot) for slot in SLOTS} if answering else {}
         events: list[dict[str, Any]] = [SlotSet(AUDIENCE_SLOT, "provider")]
-        speaker = Speaker(tracker)
         stated: dict[str, str] = {}
         if not answering:  # a new road map: forget the previous client's answers
             text = tracker.latest_message.get("text") or ""
@@ -85,61 +92,50 @@ class ActionRoadmap(Action):
                 stated = read_situation(text).roadmap_answers()
             answers = dict(stated)
             events += [SlotSet(slot, stated.get(slot)) for slot in SLOTS]
-        heard = self.heard_line(stated, speaker)
+        heard = self.heard_line(stated)
         slot = next_question(answers)
         if slot is not None:
             question, options = QUESTIONS[slot]
-            buttons = [
-                speaker.button(title, answer_payload(slot, value)) for title, value in options
-            ]
-            buttons.append(speaker.button(NOT_SURE, answer_payload(slot, "unknown")))
-            text = speaker.t(question)
-            dispatcher.utter_message(text=f"{heard}\n\n{text}" if heard else text, buttons=buttons)
+            buttons = [button(msg(title), answer_payload(slot, value)) for title, value in options]
+            buttons.append(button(msg(NOT_SURE), answer_payload(slot, "unknown")))
+            send(dispatcher, paragraphs(heard, msg(question)), buttons)
             return events
-        outcome = choose_outcome(self.outcomes(), answers)
-        text, buttons = self.render(outcome, speaker)
-        dispatcher.utter_message(text=f"{heard}\n\n{text}" if heard else text, buttons=buttons)
+        text, buttons = self.render(choose_outcome(self.outcomes(), answers))
+        send(dispatcher, paragraphs(heard, text), buttons)
         return events
 
     @staticmethod
-    def heard_line(stated: dict[str, str], speaker: Speaker) -> str | None:
+    def heard_line(stated: dict[str, str]) -> Node:
         """ "From your message: under 18, foreign national." so a misreading can be seen."""
         titles = []
         for slot in SLOTS:
             value = stated.get(slot)
             options = dict((v, t) for t, v in QUESTIONS[slot][1])
             if value in options:
-                titles.append(speaker.t(options[value]))
+                titles.append(msg(options[value]))
         if not titles:
             return None
-        return speaker.t(FROM_YOUR_MESSAGE, facts=", ".join(titles))
+        return msg(FROM_YOUR_MESSAGE, facts=join(*titles, sep=", "))
 
     @staticmethod
     def outcomes():
         return load_outcomes(get_settings().project_root / "data" / "knowledge" / "roadmap.yml")
 
     @staticmethod
-    def render(outcome, speaker: Speaker) -> tuple[str, list[dict[str, str]]]:
-        parts = [speaker.t(outcome.sections["summary"])] if "summary" in outcome.sections else []
+    def render(outcome) -> tuple[Node, list[Button]]:
+        sections = outcome.sections
+        parts: list[Node] = [msg(sections["summary"])] if "summary" in sections else []
         for section, heading in HEADINGS.items():
-            if section in outcome.sections:
-                parts.append(f"{speaker.t(heading)}\n{speaker.t(outcome.sections[section])}")
+            if section in sections:
+                parts.append(lines(msg(heading), msg(sections[section])))
         registry = contacts()
-        lines = []
+        whom = []
         for contact_id in outcome.contacts:
             contact = registry[contact_id]
             reach = ", ".join(v for v in (contact.phone, contact.email) if v)
-            lines.append(
-                f"- {speaker.t(contact.name)}: {reach}" if reach else f"- {speaker.t(contact.name)}"
-            )
-        if lines:
-            parts.append(speaker.t(WHOM_TO_CALL) + "\n" + "\n".join(lines))
-        sources = "\n".join(
-            f"- {s.title}: {s.url}" if s.url else f"- {s.title}" for s in outcome.sources
-        )
-        parts.append(f"{speaker.t(SOURCES)}:\n{sources}")
-        buttons = [
-            speaker.button(START_AGAIN, "/eligibility_roadmap"),
-            speaker.button(MAIN_MENU, MENU_PAYLOAD),
-        ]
-        return "\n\n".join(parts), buttons
+            whom.append(join("- ", msg(contact.name), ": " if reach else "", data(reach)))
+        if whom:
+            parts.append(lines(msg(WHOM_TO_CALL), *whom))
+        parts.append(lines(join(msg(SOURCES), ":"), *source_lines(outcome.sources)))
+        buttons = [button(msg(START_AGAIN), ROADMAP_PAYLOAD), menu_button()]
+        return paragraphs(*parts), buttons

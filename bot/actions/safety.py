@@ -16,9 +16,10 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import ActionExecuted, UserUttered
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.actions.rights import MAIN_MENU, MENU_PAYLOAD, Speaker, entry_for_intent
+from bot.actions.common import Speaker, entry_for_intent, menu_button
 from bot.directory.payloads import REQUEST_HUMAN, need_payload
 from bot.i18n.catalogs import N_
+from bot.nlg.content import msg, send
 from bot.safety.danger_model import DISCLOSURE_THRESHOLD
 
 DANGER_KEY = "haven_danger"  # as bot.nlu.danger sets it in the parse data
@@ -107,16 +108,14 @@ def next_steps_after_disclosure(
     asked = held.get("intent") or {}
     if entry_for_intent(asked.get("name")) and asked.get("confidence", 0) >= ANSWER_CONFIDENCE:
         return replay(event)
-    speaker = Speaker(tracker)
     topics = [
         entry
         for ranked in held.get("intent_ranking") or []
         if ranked.get("confidence", 0) >= TOPIC_CONFIDENCE
         and (entry := entry_for_intent(ranked.get("name")))
     ]
-    buttons = [speaker.topic_button(entry) for entry in topics[:MAX_TOPICS]]
-    buttons.append(speaker.button(SAFE_PLACE, need_payload("emergency_shelter")))
-    buttons.append(speaker.button(TALK_TO_PERSON, REQUEST_HUMAN))
-    buttons.append(speaker.button(MAIN_MENU, MENU_PAYLOAD))
-    dispatcher.utter_message(text=speaker.t(WHAT_NEXT), buttons=buttons)
+    buttons = [Speaker.topic_button(entry) for entry in topics[:MAX_TOPICS]]
+    buttons.append(Speaker.button(SAFE_PLACE, need_payload("emergency_shelter")))
+    buttons.append(Speaker.button(TALK_TO_PERSON, REQUEST_HUMAN))
+    send(dispatcher, msg(WHAT_NEXT), [*buttons, menu_button()])
     return []

@@ -16,14 +16,13 @@ from dataclasses import dataclass
 
 import zipcodes
 
-from bot.i18n.text import fold, strip_accents
+from bot.i18n.text import CASED_TOKEN, TOKEN, fold, strip_accents
 
 ZIP_CODE = re.compile(r"(?<!\d)(\d{5})(?:-\d{4})?(?!\d)")
 CITY_RADIUS_KM = 40.0  # about 25 miles: "near" for a city or ZIP
+KM_PER_MILE = 1.609344  # distances are shown in miles to US users
 STATE_RADIUS_KM = 500.0
 MAJOR_CITY_ZIPS = 15  # a city this size is recognised anywhere in a sentence
-TOKEN = re.compile(r"[a-z0-9]+")
-CASED_TOKEN = re.compile(r"[A-Za-z0-9]+")
 MAX_TOKENS = 400  # words of a message the place finder reads (a long message is cut first)
 
 STATES = {

@@ -8,16 +8,13 @@ phrase found inside a longer matched phrase does not count again.
 from __future__ import annotations
 
 import functools
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-from bot.i18n.text import fold
+from bot.i18n.text import PHRASE_TOKEN, fold
 from bot.settings import get_settings
-
-TOKEN = re.compile(r"[0-9a-z]+(?:'[a-z]+)?")
 
 
 @dataclass(frozen=True)
@@ -31,7 +28,7 @@ class Category:
 
 @dataclass(frozen=True)
 class Match:
-    kind: str  # "need", "open_now", "free", "population", "language", "near_me"
+    kind: str  # "need", "open_now", "free", "low_cost", "population", "language", "near_me"
     value: str
     start: int  # token offsets in the folded text
     end: int
@@ -73,7 +70,7 @@ class Vocabulary:
 
 
 def tokenize(text: str) -> list[str]:
-    return TOKEN.findall(fold(text).replace("’", "'"))
+    return PHRASE_TOKEN.findall(fold(text).replace("’", "'"))
 
 
 def _add(phrases: dict, words: list[str], kind: str, value: str, source: Path) -> None:
@@ -95,7 +92,7 @@ def parse_vocabulary(data: dict, source: Path) -> Vocabulary:
         for words in (item.get("words") or {}).values():
             _add(phrases, words, "need", item["id"], source)
     filters = data.get("filters") or {}
-    for kind in ("open_now", "free", "near_me"):
+    for kind in ("open_now", "free", "low_cost", "near_me"):
         for words in (filters.get(kind) or {}).values():
             _add(phrases, words, kind, "true", source)
     for kind in ("population", "language"):

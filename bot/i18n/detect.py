@@ -8,12 +8,9 @@ a clear, multi-word message (see ``bot.nlu.language``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from bot.i18n.text import fold, words
-
-_TOKEN = re.compile(r"[^\W\d_]+", re.UNICODE)
+from bot.i18n.text import LETTERS, fold, words
 
 # Frequent function words and the chat vocabulary Haven's users actually type, accent-free.
 _LEXICONS: dict[str, frozenset[str]] = {
@@ -103,7 +100,7 @@ def mentioned_language(
     """The language a user names ("en español por favor" → es at 3..10), if exactly one."""
     mentions = [
         LanguageMention(code, match.start(), match.end())
-        for match in _TOKEN.finditer(text)
+        for match in LETTERS.finditer(text)
         for code, names in names_by_code.items()
         if fold(match.group()) in names
     ]

@@ -186,3 +186,35 @@ def read_situation(text: str) -> Situation:
         cooperation=cooperation,
         about_a_client=bool(CLIENT.search(folded)),
     )
+
+
+# What a person says about themselves that decides which services fit them (a men's
+# shelter, a family shelter): first person only, so "a shelter for my sister" is a filter
+# on the search, never a fact about the writer.
+MAN_SELF = re.compile(
+    r"\b(?:i am|i'm|im|i m) (?:a )?(?:man|guy|male|single man|father|dad)\b|"
+    r"\bsoy (?:un )?(?:hombre|varon|padre|papa)\b"
+)
+WOMAN_SELF = re.compile(
+    r"\b(?:i am|i'm|im|i m) (?:a )?(?:woman|female|single mom|single mother|mother|mom|"
+    r"pregnant)\b|\bsoy (?:una )?(?:mujer|madre|mama)\b|\bestoy embarazada\b"
+)
+WITH_CHILDREN = re.compile(
+    r"\b(?:(?:with|and) my (?:kids|children|child|son|daughter|sons|daughters|baby|babies)|"
+    r"my (?:kids|children) and (?:i|me)|con mis (?:hijos|hijas|ninos|ninas|bebes)|"
+    r"con mi (?:hijo|hija|bebe|nino|nina)|mis hijos y yo)\b"
+)
+
+
+def read_person(text: str) -> dict[str, str | bool]:
+    """What the writer says about themselves: ``gender`` ("man"/"woman"),
+    ``with_children`` (True); only the facts stated."""
+    folded = fold(text)
+    person: dict[str, str | bool] = {}
+    if MAN_SELF.search(folded) and not WOMAN_SELF.search(folded):
+        person["gender"] = "man"
+    elif WOMAN_SELF.search(folded) and not MAN_SELF.search(folded):
+        person["gender"] = "woman"
+    if WITH_CHILDREN.search(folded):
+        person["with_children"] = True
+    return person

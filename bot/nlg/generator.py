@@ -1,13 +1,13 @@
-"""The in-process response generator: domain responses rendered in the conversation's language.
+"""The in-process response generator: every reply rendered in the conversation's language.
 
 Named in ``endpoints.yml`` (``nlg: type: bot.nlg.generator.LocalizedResponseGenerator``) and
 constructed by Rasa inside the Rasa server, so no reply (crisis replies above all) depends on
-a second process. Rasa's own variation choice (conditions, channels) and placeholder syntax
-are kept: a response is picked, its text and button titles are looked up in the reviewed
-catalog of the conversation's ``language`` slot, and only then are ``{placeholders}`` filled.
+a second process. Two kinds of reply arrive here, and both go through the one renderer
+(``bot.nlg.render``):
 
-Order of preference for each string: the reviewed catalog, else English (a later issue adds
-offline machine translation between the two, marked as such).
+- a domain response (``utter_*``): Rasa's own variation choice (conditions, channels) is
+  kept; its text and button titles are catalog messages;
+- ``utter_haven``: the structured content an action sent (``bot.nlg.content``).
 """
 
 from __future__ import annotations
@@ -15,58 +15,31 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from rasa.core.nlg import interpolator
 from rasa.core.nlg.response import TemplatedNaturalLanguageGenerator
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
-from bot.i18n.catalogs import Catalogs, load_catalogs
-from bot.languages import LANGUAGES, SOURCE_LANGUAGE, language_name_in_itself
+from bot.i18n.catalogs import load_catalogs
+from bot.languages import LANGUAGES
+from bot.nlg.content import CONTENT_KEY, HAVEN_RESPONSE, button, msg, reply
+from bot.nlg.render import Renderer
 from bot.settings import get_settings
 
 
-def localize_response(
-    response: dict[str, Any], language: str, catalogs: Catalogs
-) -> dict[str, Any]:
-    """Translate a response's text and button titles (before placeholders are filled)."""
-    if language == SOURCE_LANGUAGE:
-        return response
-    localized = copy.deepcopy(response)
-    if localized.get("text"):
-        localized["text"] = catalogs.translate(localized["text"], language)
-    for button in localized.get("buttons") or []:
-        if button.get("title"):
-            button["title"] = catalogs.translate(button["title"], language)
-    return localized
-
-
-def fill_placeholders(response: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
-    """Fill ``{name}`` in the text and button titles; payloads are never touched.
-
-    Rasa's own filling also runs over button payloads, where the JSON braces of
-    ``/intent{"entity": "value"}`` read as placeholders and log an error on every reply.
-    """
-    if response.get("text"):
-        response["text"] = interpolator.interpolate_text(response["text"], variables)
-    for button in response.get("buttons") or []:
-        if button.get("title"):
-            button["title"] = interpolator.interpolate_text(button["title"], variables)
-    return response
-
-
-def response_variables(language: str) -> dict[str, Any]:
-    """Values every response may use besides slots: configuration Haven must not repeat."""
-    settings = get_settings()
-    return {
-        "language_name": language_name_in_itself(language),
-        "retention_days": settings.retention_days,
-        "max_message_chars": settings.max_message_chars,
-    }
+def domain_content(response: dict[str, Any]) -> dict[str, Any]:
+    """A domain response as structured content: its text and titles are catalog messages
+    (their placeholders name the renderer's variables only)."""
+    text = msg(response["text"]) if response.get("text") else None
+    buttons = [
+        button(msg(b["title"]) if b.get("title") else None, b.get("payload"))
+        for b in response.get("buttons") or []
+    ]
+    return reply(text, buttons)
 
 
 class LocalizedResponseGenerator(TemplatedNaturalLanguageGenerator):
-    """Renders domain responses through Haven's catalogs in the conversation's language."""
+    """Renders domain responses and actions' structured content in the user's language."""
 
     def __init__(
         self,
@@ -80,6 +53,9 @@ class LocalizedResponseGenerator(TemplatedNaturalLanguageGenerator):
     def conversation_language(self, filled_slots: dict[str, Any]) -> str:
         language = filled_slots.get("language")
         return language if language in LANGUAGES else get_settings().default_language
+
+    def renderer(self, filled_slots: dict[str, Any]) -> Renderer:
+        return Renderer(self.conversation_language(filled_slots), self.catalogs)
 
     async def generate(
         self,
@@ -98,11 +74,15 @@ class LocalizedResponseGenerator(TemplatedNaturalLanguageGenerator):
         output_channel: str,
         **kwargs: Any,
     ) -> dict[str, Any] | None:
-        """Pick, localize and fill one response (synchronous; used by tests directly)."""
-        language = self.conversation_language(filled_slots)
+        """Render one reply (synchronous; used by tests directly)."""
+        renderer = self.renderer(filled_slots)
+        if utter_action == HAVEN_RESPONSE:
+            return renderer.reply(kwargs.get(CONTENT_KEY) or {})
         response = self._random_response_for(utter_action, output_channel, filled_slots)
         if response is None:
             return None
-        localized = localize_response(copy.deepcopy(response), language, self.catalogs)
-        variables = {**filled_slots, **response_variables(language), **kwargs}
-        return fill_placeholders(localized, variables)
+        rendered = copy.deepcopy(response)
+        rendered.update(renderer.reply(domain_content(response)))
+        if not response.get("buttons"):
+            rendered.pop("buttons", None)
+        return rendered

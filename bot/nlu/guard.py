@@ -4,7 +4,9 @@ Runs after the intent classifiers (and the FallbackClassifier):
 - a message with no letters or digits (empty, emoji or punctuation only) → ``no_text``;
 - a typed command that is not a Haven button ("/EXTERNAL_x{...}") → ``nlu_fallback``;
 - a ``choose_language`` message that names a supported language gets a ``language``
-  entity, so "en español" switches at once (``bot.nlu.language``);
+  entity, so "en español" switches at once (``bot.nlu.language``); one that asks about
+  other people's languages ("do any of them have Spanish speakers?") is a filter on the
+  search (``refine_search``), never a switch of the conversation's language;
 - a message that is only a ZIP code ("77002", "my zip is 10001") → ``inform_place``: the
   answer to the directory search's "where?" (the model cannot learn every number);
 - an age is a fact about the person (``bot.knowledge.situation``): a message read as
@@ -37,12 +39,24 @@ CHOOSE_LANGUAGE_INTENT = "choose_language"
 INFORM_PLACE_INTENT = "inform_place"
 FIND_SERVICE_INTENT = "find_service"
 ROADMAP_INTENT = "eligibility_roadmap"
+REFINE_SEARCH_INTENT = "refine_search"
+# Someone other than Haven speaking a language: the staff of the services found.
+OTHERS_SPEAKING = re.compile(
+    r"\b(?:speakers?|speaking|(?:who|that) speaks?|staff|them|any of them|anyone|someone|"
+    r"people|lawyers?|doctors?|hablantes?|hispanohablantes?|que hablen|que hable|alguien|"
+    r"alguno|algunos|personal|abogad[oa]s?|doctor[ea]s?)\b"
+)
+# ...unless the message speaks to Haven itself ("can you speak spanish?").
+TO_HAVEN = re.compile(
+    r"\b(?:you|u|ur|reply|respond|answer|write|talk to me|switch|change|hablas|puedes|"
+    r"habla(?:me|r)|escrib\w*|respond\w*|contesta\w*|cambia\w*|prefiero|quiero)\b"
+)
 CASE_FACTS = 2  # a client described with this many road map facts is a road map question
 AGE_MINOR_INTENT = "age_minor"
 AGE_ADULT_INTENT = "age_adult"
 AGE_ONLY_WORDS = 6  # a message this short that states an age is about the age
 AGE_OVERRIDE_BELOW = 0.6  # ...unless the model is sure it is about something else
-ZIP_CODE_IN = re.compile(r"\d{3,}")
+LONG_NUMBER_IN = re.compile(r"\d{3,}")
 NEXT_INTENT_CONFIDENCE = 0.2  # the model's second choice must be this sure to replace age_minor
 ZIP_ONLY = re.compile(
     r"^(?:(?:my |the )?zip(?: ?code)?(?: is)?|(?:mi )?codigo postal(?: es)?|cp|zip)?"
@@ -102,10 +116,13 @@ class InputGuard(GraphComponent):
                 and (message.get(INTENT) or {}).get("confidence", 0.0) < AGE_OVERRIDE_BELOW
             ):
                 situation = read_situation(text)
-                if situation.ages and not ZIP_CODE_IN.search(text):
+                if situation.ages and not LONG_NUMBER_IN.search(text):
                     adult = min(situation.ages) >= ADULT_AGE
                     name = AGE_ADULT_INTENT if adult else AGE_MINOR_INTENT
                     set_intent(message, name, self.__class__.__name__)
+            if intent == CHOOSE_LANGUAGE_INTENT and self._asks_about_others(text):
+                set_intent(message, REFINE_SEARCH_INTENT, self.__class__.__name__)
+                continue
             if intent == CHOOSE_LANGUAGE_INTENT:
                 mention = mentioned_language(text, names)
                 if mention:
@@ -118,6 +135,12 @@ class InputGuard(GraphComponent):
                     }
                     message.set(ENTITIES, [*message.get(ENTITIES, []), entity], add_to_output=True)
         return messages
+
+    @staticmethod
+    def _asks_about_others(text: str) -> bool:
+        """ "Do any of them have Spanish speakers?": a language other people speak."""
+        folded = fold(text)
+        return bool(OTHERS_SPEAKING.search(folded)) and not TO_HAVEN.search(folded)
 
     @staticmethod
     def _is_a_case(text: str) -> bool:

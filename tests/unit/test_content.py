@@ -17,14 +17,16 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.common import Speaker, knowledge
 from bot.actions.directory import ActionFindService
-from bot.actions.rights import Speaker, knowledge
 from bot.actions.roadmap import ActionRoadmap
 from bot.directory.geocode import find_place
 from bot.knowledge.roadmap import load_outcomes
 from bot.knowledge.situation import read_situation
+from bot.nlg.content import msg
 from bot.nlg.generator import LocalizedResponseGenerator
 from bot.nlu.guard import InputGuard
+from tests.rendering import render_reply, rendered
 
 ROOT = Path(__file__).resolve().parents[2]
 LANGUAGES = ("en", "es")
@@ -54,7 +56,7 @@ def tracker(language: str, intent: str = "", text: str = "", **slots: Any) -> Tr
 def run(action: Action, language: str, intent: str, text: str = "", **slots: Any):
     dispatcher = CollectingDispatcher()
     events = asyncio.run(action.run(dispatcher, tracker(language, intent, text, **slots), {}))
-    return dispatcher.messages, events
+    return rendered(dispatcher.messages, language), events
 
 
 def domain_renderings() -> list[tuple[str, str]]:
@@ -80,16 +82,17 @@ def knowledge_renderings() -> list[tuple[str, str]]:
         for audience in (None, "provider"):
             speaker = Speaker(tracker(language, audience=audience))
             for entry in knowledge().values():
-                text, buttons = speaker.answer(entry)
-                titles = " | ".join(b["title"] for b in buttons)
-                texts.append((f"{language} {entry.id}", f"{text}\n{titles}"))
+                reply = render_reply(*speaker.answer(entry), language=language)
+                titles = " | ".join(b["title"] for b in reply["buttons"])
+                texts.append((f"{language} {entry.id}", f"{reply['text']}\n{titles}"))
                 if entry.more:
-                    texts.append((f"{language} {entry.id} more", speaker.t(entry.more)))
-                texts.append((f"{language} {entry.id} sources", speaker.sources_text(entry)))
-        speaker = Speaker(tracker(language, audience="provider"))
+                    more = render_reply(msg(entry.more), language=language)["text"]
+                    texts.append((f"{language} {entry.id} more", more))
+                sources = render_reply(speaker.sources_text(entry), language=language)["text"]
+                texts.append((f"{language} {entry.id} sources", sources))
         for outcome in load_outcomes(ROOT / "data" / "knowledge" / "roadmap.yml"):
-            text, _ = ActionRoadmap.render(outcome, speaker)
-            texts.append((f"{language} roadmap {outcome.id}", text))
+            reply = render_reply(*ActionRoadmap.render(outcome), language=language)
+            texts.append((f"{language} roadmap {outcome.id}", reply["text"]))
     return texts
 
 
@@ -228,9 +231,9 @@ def test_an_adult_age_never_opens_the_under_18_path() -> None:
 
 def test_the_under_18_answer_never_assumes_a_sex_act() -> None:
     for language in LANGUAGES:
-        speaker = Speaker(tracker(language))
         for entry_id in ("minors_basics", "confidentiality_limits"):
-            text = speaker.t(knowledge()[entry_id].answer).lower()
+            answer = msg(knowledge()[entry_id].answer)
+            text = render_reply(answer, language=language)["text"].lower()
             for sentence in re.split(r"(?<=[.!?])\s+", text):
                 if re.search(r"\bsex|\bsexo|\bsexual", sentence):
                     assert not re.search(r"\byou\b|\bcontigo\b|\bte\b|\bti\b", sentence)
@@ -306,12 +309,13 @@ def test_two_unreadable_places_stop_the_question_and_offer_national_services() -
 def test_immigration_answers_offer_free_legal_help_in_the_directory() -> None:
     for entry_id in ("t_visa", "u_visa", "processing_times", "immigration_legal_help"):
         assert knowledge()[entry_id].find == "legal_aid"
-        _, buttons = Speaker(tracker("en")).answer(knowledge()[entry_id])
+        buttons = render_reply(*Speaker(tracker("en")).answer(knowledge()[entry_id]))["buttons"]
         assert {
             "title": "Find near me: Legal help",
             "payload": '/find_service{"need": "legal_aid"}',
         } in buttons
-    _, buttons = Speaker(tracker("es")).answer(knowledge()["t_visa"])
+    answer = Speaker(tracker("es")).answer(knowledge()["t_visa"])
+    buttons = render_reply(*answer, language="es")["buttons"]
     assert any(b["payload"] == '/find_service{"need": "legal_aid"}' and "{" not in b["title"]
                for b in buttons)  # fmt: skip
 
@@ -335,7 +339,8 @@ def test_answers_that_depend_on_2025_26_changes_link_what_changed() -> None:
 
 
 def test_providers_are_offered_the_road_map_not_forced_into_it() -> None:
-    text, buttons = Speaker(tracker("en", audience="provider")).answer(
-        knowledge()["hhs_certification"]
+    reply = render_reply(
+        *Speaker(tracker("en", audience="provider")).answer(knowledge()["hhs_certification"])
     )
-    assert "/eligibility_roadmap" in [b["payload"] for b in buttons] and "HHS" in text
+    assert "/eligibility_roadmap" in [b["payload"] for b in reply["buttons"]]
+    assert "HHS" in reply["text"]

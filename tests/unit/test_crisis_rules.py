@@ -124,14 +124,16 @@ NOT_CRISIS = [
 ]
 # A past, someone else's, or a figure of speech: these were the crisis floor's false alarms
 # on the training negatives. At most the check-in; the danger model decides.
+# Danger words in a past, third-person or figurative frame: at most the check-in question
+# (and which language's list asked it), never the crisis floor.
 NOT_ON_THE_CRISIS_FLOOR = [
-    "ya no estoy en peligro, solo quiero preguntar",
-    "my kid says he is going to die if he doesnt get new sneakers",
-    "my boss will kill me if im late again",
-    "i was raped years ago and never told anyone, can i still report it",
-    "im writing a short story where the villain has a knife",
-    "mi suegra me va a matar cuando vea que queme los tamales",
-    "estoy atrapada en el trafico de la 45",
+    ("ya no estoy en peligro, solo quiero preguntar", "es"),
+    ("my kid says he is going to die if he doesnt get new sneakers", None),
+    ("my boss will kill me if im late again", "en"),
+    ("i was raped years ago and never told anyone, can i still report it", "en"),
+    ("im writing a short story where the villain has a knife", "en"),
+    ("mi suegra me va a matar cuando vea que queme los tamales", "es"),
+    ("estoy atrapada en el trafico de la 45", "es"),
 ]
 
 
@@ -143,8 +145,7 @@ def test_crisis_trigger_is_detected(language: str, text: str, crisis_type: str, 
     match = detect_crisis(text)
     assert match is not None, f"{language}: {text!r} was not recognised"
     assert (match.crisis_type, match.floor) == (crisis_type, floor)
-    if floor == CRISIS:
-        assert match.language == language, "found by its own language's list"
+    assert match.language == language, "found by its own language's list"
 
 
 @pytest.mark.parametrize("text", NOT_CRISIS)
@@ -152,10 +153,15 @@ def test_ordinary_message_is_not_a_crisis(text: str) -> None:
     assert detect_crisis(text) is None
 
 
-@pytest.mark.parametrize("text", NOT_ON_THE_CRISIS_FLOOR)
-def test_past_third_person_and_figurative_frames_are_never_the_crisis_floor(text: str) -> None:
+@pytest.mark.parametrize(("text", "check_language"), NOT_ON_THE_CRISIS_FLOOR)
+def test_past_third_person_and_figurative_frames_are_never_the_crisis_floor(
+    text: str, check_language: str | None
+) -> None:
     match = detect_crisis(text)
-    assert match is None or match.floor == CHECK
+    if check_language is None:
+        assert match is None
+    else:
+        assert (match.floor, match.language) == (CHECK, check_language)
 
 
 def test_crisis_on_pivot_text_counts() -> None:

@@ -25,6 +25,7 @@ from bot.safety.danger_model import (
     data_fingerprint,
     load_examples,
 )
+from tests.rendering import rendered
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "safety"
@@ -191,7 +192,7 @@ def _run(action, events: list[dict]) -> tuple[list[dict], list[dict]]:
     tracker = Tracker("someone", {"language": "en"}, {}, events, False, None, {}, "action_listen")
     dispatcher = CollectingDispatcher()
     result = asyncio.run(action.run(dispatcher, tracker, {}))
-    return dispatcher.messages, result
+    return rendered(dispatcher.messages), result
 
 
 def test_no_after_the_check_in_answers_the_question_that_was_held() -> None:

@@ -16,6 +16,7 @@ from bot.actions.rights import ActionSuggestTopics, ActionTopicMore
 from bot.channels.payloads import allowed_payloads
 from bot.db.migrate import upgrade
 from bot.directory.hsds_io import import_directory
+from tests.rendering import rendered
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "directory"
 
@@ -38,7 +39,7 @@ def run(action, text: str, intent: str, entities: list | None = None, events=Non
     dispatcher = CollectingDispatcher()
     produced = asyncio.run(action.run(dispatcher, tracker, {}))
     search = next((e["value"] for e in produced if e.get("name") == "search"), None)
-    return dispatcher.messages, search
+    return rendered(dispatcher.messages, slots.get("language") or "en"), search
 
 
 def all_payloads(messages: list[dict]) -> set[str]:
@@ -48,10 +49,7 @@ def all_payloads(messages: list[dict]) -> set[str]:
 def test_need_and_place_in_one_message_search_at_once() -> None:
     messages, state = run(ActionFindService(), "I need a lawyer in Houston", "find_service",
                           language="en")  # fmt: skip
-    assert (
-        messages[0]["text"] == "Legal help near Houston, TX:"
-        or "Houston, TX" in messages[0]["text"]
-    )
+    assert messages[0]["text"] == "Legal help near Houston, TX:"
     assert len(messages) == 5  # header, three results, the "showing" line with buttons
     assert state["need"] == "legal_aid" and state["place"]["label"] == "Houston, TX"
     assert all_payloads(messages) <= allowed_payloads()
@@ -150,3 +148,34 @@ def test_an_unreadable_reply_to_where_is_asked_again_not_topics() -> None:
     [again], state = run(ActionSuggestTopics(), "Xyzzyville", "nlu_fallback", search=state,
                          language="en")  # fmt: skip
     assert "could not find that place" in again["text"] and state["awaiting"] == "place"
+
+
+def test_what_the_person_said_ranks_the_services_meant_for_them_first() -> None:
+    messages, state = run(ActionFindService(), "im 17 and need a shelter in houston",
+                          "find_service", language="en")  # fmt: skip
+    assert state["person"] == {"age_group": "minor"}
+    results = messages[1:-1]
+    labelled = [m["text"].split("\n")[:2] for m in results]
+    assert ["Emergency Shelter for Men (sample)", "For adults only"] in labelled
+    adults_only = [lines[1] == "For adults only" for lines in labelled]
+    assert adults_only == sorted(adults_only)  # after every service that may take a minor
+    assert not adults_only[0]
+
+
+def test_capacity_always_carries_its_date() -> None:
+    messages, _ = run(ActionFindService(), "I need a shelter in Houston", "find_service",
+                      language="en")  # fmt: skip
+    places = [line for m in messages for line in m["text"].split("\n") if "Places" in line]
+    assert places and all(" (on " in line for line in places)
+
+
+def test_typed_follow_ups_refine_the_search_in_place() -> None:
+    _, state = run(ActionFindService(), "I need a lawyer in Houston", "find_service")
+    free, refined = run(ActionFindService(), "only free ones", "refine_search", search=state)
+    assert refined["filters"] == {"free": True} and refined["place"] == state["place"]
+    assert all("Sliding scale" not in m["text"] for m in free)
+    spanish, refined = run(ActionFindService(), "do any of them have Spanish speakers?",
+                           "refine_search", search=state, language="en")  # fmt: skip
+    assert refined["filters"] == {"language": "es"}
+    assert spanish[0]["text"] == "Legal help near Houston, TX:"  # still English
+    assert all("Spanish" in m["text"] for m in spanish[1:-1])

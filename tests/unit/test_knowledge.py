@@ -53,10 +53,8 @@ def sayable_texts() -> list[tuple[str, str]]:
     ]
     for entry in KNOWLEDGE.values():
         texts += [(entry.id, t) for t in (entry.answer, entry.more, entry.provider_answer) if t]
-    roadmap = ROOT / "data" / "knowledge" / "roadmap.yml"
-    if roadmap.exists():
-        for outcome in load_outcomes(roadmap):
-            texts += [(outcome.id, t) for t in outcome.sections.values()]
+    for outcome in load_outcomes(ROOT / "data" / "knowledge" / "roadmap.yml"):
+        texts += [(outcome.id, t) for t in outcome.sections.values()]
     return texts
 
 

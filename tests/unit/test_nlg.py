@@ -8,6 +8,7 @@ import pytest
 from rasa.shared.core.domain import Domain
 
 from bot.nlg.generator import LocalizedResponseGenerator
+from bot.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -41,9 +42,19 @@ def test_placeholders_are_filled_in_the_translation(generator: LocalizedResponse
     assert "español" in spanish.lower() and "{" not in spanish
 
 
-def test_retention_days_come_from_settings(generator: LocalizedResponseGenerator) -> None:
-    text = generator.render("utter_about", {"language": "en"}, "rest")["text"]
-    assert "30 days" in text
+def test_retention_days_come_from_settings(
+    generator: LocalizedResponseGenerator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HAVEN_RETENTION_DAYS", "45")  # not the default (30): really configured
+    get_settings.cache_clear()
+    try:
+        english = generator.render("utter_about", {"language": "en"}, "rest")["text"]
+        spanish = generator.render("utter_about", {"language": "es"}, "rest")["text"]
+    finally:
+        monkeypatch.delenv("HAVEN_RETENTION_DAYS")
+        get_settings.cache_clear()
+    assert "45 days" in english and "30" not in english
+    assert "45 días" in spanish
 
 
 @pytest.mark.parametrize(

@@ -36,6 +36,21 @@ def test_guard_adds_language_entity_for_named_choice() -> None:
     assert _entity(message, "language")["value"] == "es"
 
 
+def test_a_question_about_other_peoples_language_filters_the_search() -> None:
+    for text in [
+        "do any of them have Spanish speakers?",
+        "alguno tiene personal que hable español?",
+        "any lawyers who speak vietnamese",
+    ]:
+        [message] = InputGuard().process([_message(text, "choose_language")])
+        assert message.get(INTENT)["name"] == "refine_search", text
+        assert _entity(message, "language") is None
+    for text in ["can you speak spanish", "hablas inglés?", "spanish please"]:
+        [message] = InputGuard().process([_message(text, "choose_language")])
+        assert message.get(INTENT)["name"] == "choose_language", text
+        assert _entity(message, "language") is not None, text
+
+
 def test_guard_leaves_language_names_in_other_intents_alone() -> None:
     [message] = InputGuard().process([_message("do you have spanish lawyers", "out_of_scope")])
     assert _entity(message, "language") is None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.executor import CollectingDispatcher
 
+from bot.actions.common import Speaker, knowledge
 from bot.actions.rights import (
     ActionAnswerTopic,
     ActionChildPath,
@@ -17,6 +19,7 @@ from bot.actions.rights import (
     ActionTopicSources,
 )
 from bot.channels.payloads import allowed_payloads
+from tests.rendering import render_reply, rendered
 
 
 def run(action: Action, intent: str = "", ranking: list | None = None, **slots: Any):
@@ -24,7 +27,7 @@ def run(action: Action, intent: str = "", ranking: list | None = None, **slots: 
     tracker = Tracker("someone", slots, latest, [], False, None, {}, "action_listen")
     dispatcher = CollectingDispatcher()
     events = asyncio.run(action.run(dispatcher, tracker, {}))
-    return dispatcher.messages, events
+    return rendered(dispatcher.messages, slots.get("language") or "en"), events
 
 
 def test_topic_answer_in_english_with_next_steps_and_buttons() -> None:
@@ -51,7 +54,33 @@ def test_more_and_sources_follow_the_last_topic() -> None:
     [more], _ = run(ActionTopicMore(), "more", language="en", kb_topic="t_visa")
     assert "work permit" in more["text"]
     [sources], _ = run(ActionTopicSources(), "sources", language="en", kb_topic="t_visa")
-    assert "uscis.gov" in sources["text"] and "2026" in sources["text"]
+    reviewed = knowledge()["t_visa"].reviewed  # the date the entry was checked, as written
+    assert (
+        "uscis.gov" in sources["text"]
+        and f"{reviewed:%B} {reviewed.day}, {reviewed.year}" in sources["text"]
+    )
+
+
+def test_sources_say_when_the_rules_took_effect() -> None:
+    entry = knowledge()["processing_times"]
+    assert entry.policy_date is not None
+    before = entry.policy_date - dt.timedelta(days=1)
+    since = render_reply(Speaker.sources_text(entry, today=entry.policy_date))["text"]
+    upcoming = render_reply(Speaker.sources_text(entry, today=before))["text"]
+    assert "apply since" in since and "apply from" in upcoming
+    no_date = render_reply(Speaker.sources_text(knowledge()["rights_at_work"]))["text"]
+    assert "apply" not in no_date
+
+
+def test_related_topics_fit_the_audience() -> None:
+    """The survivor's self-check is offered to survivors, never to a provider."""
+    assert "provider" not in knowledge()["signs_self_check"].audience
+    [survivor], _ = run(ActionAnswerTopic(), "kb_what_is_trafficking", language="en")
+    [provider], _ = run(
+        ActionAnswerTopic(), "kb_what_is_trafficking", language="en", audience="provider"
+    )
+    assert "/kb_signs_self_check" in [b["payload"] for b in survivor["buttons"]]
+    assert "/kb_signs_self_check" not in [b["payload"] for b in provider["buttons"]]
 
 
 def test_more_without_a_topic_says_what_to_do() -> None:

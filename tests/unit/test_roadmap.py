@@ -14,6 +14,7 @@ from bot.actions.roadmap import ActionRoadmap
 from bot.channels.payloads import allowed_payloads
 from bot.knowledge.roadmap import SLOTS, VALUES, choose_outcome, load_outcomes, next_question
 from bot.safety.sanitize import canonical_payload
+from tests.rendering import rendered
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTCOMES = load_outcomes(ROOT / "data" / "knowledge" / "roadmap.yml")
@@ -73,7 +74,7 @@ def test_every_path_gets_its_outcome_through_the_action(answers: dict[str, str])
     )
     dispatcher = CollectingDispatcher()
     asyncio.run(ActionRoadmap().run(dispatcher, tracker, {}))
-    [message] = dispatcher.messages
+    [message] = rendered(dispatcher.messages)
     outcome = next(o for o in OUTCOMES if o.id == intended(answers))
     assert outcome.sections["summary"].splitlines()[0] in message["text"]
     assert "https://" in message["text"]
@@ -93,7 +94,7 @@ def test_a_new_road_map_asks_the_first_question_with_allowed_buttons() -> None:
     )
     dispatcher = CollectingDispatcher()
     events = asyncio.run(ActionRoadmap().run(dispatcher, tracker, {}))
-    [message] = dispatcher.messages
+    [message] = rendered(dispatcher.messages, "es")
     assert "18" in message["text"]
     assert all(canonical_payload(b["payload"]) in allowed_payloads() for b in message["buttons"])
     assert {"event": "slot", "timestamp": None, "name": "roadmap_age", "value": None} in events

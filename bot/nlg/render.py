@@ -1,0 +1,137 @@
+"""The one renderer: every string a user sees is made here, in the conversation's language.
+
+Domain responses (``utter_*`` in ``domain.yml``) and the structured content actions send
+(``bot.nlg.content``) both end here, inside the Rasa process, so there is one lookup
+(``translate``), one placeholder filler (``fill``) and one set of variables
+(``variables``). Later steps hook in at those points: machine translation in
+``translate``, channel formatting on the finished reply.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.dates import format_date, format_time, get_day_names
+from babel.numbers import format_decimal
+
+from bot.i18n.catalogs import Catalogs, load_catalogs
+from bot.languages import language_name_in_itself
+from bot.settings import get_settings
+
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+LETTER = re.compile(r"[^\W\d_]")
+DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+
+
+class RenderError(ValueError):
+    """Content an action should never send (words outside a message or data node)."""
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Fill ``{name}`` once, from ``values`` only; unknown names stay as written.
+
+    Values are never filled again, so a user's own braces ("{x}") cannot pull in a
+    variable, and JSON in a button payload is never touched (titles only).
+    """
+    return PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
+
+
+def variables(language: str) -> dict[str, str]:
+    """What any message may name besides its own values: configuration Haven must not
+    repeat in text."""
+    settings = get_settings()
+    return {
+        "language_name": language_name_in_itself(language),
+        "retention_days": str(settings.retention_days),
+        "max_message_chars": str(settings.max_message_chars),
+    }
+
+
+class Renderer:
+    """Renders structured content (``bot.nlg.content``) for one language.
+
+    ``strict`` (tests) refuses words in a bare string: every word must come from a
+    catalog message or be declared data.
+    """
+
+    def __init__(
+        self, language: str, catalogs: Catalogs | None = None, strict: bool = False
+    ) -> None:
+        self.language = language
+        self.catalogs = catalogs or load_catalogs(get_settings().locales_dir)
+        self.strict = strict
+        self.variables = variables(language)
+
+    # The hooks: where a string comes from, per kind.
+    def translate(self, key: str) -> str:
+        """The reviewed catalog's text for ``key``, else the English key."""
+        return self.catalogs.translate(key, self.language)
+
+    def show_data(self, text: str) -> str:
+        return text
+
+    # The tree.
+    def render(self, node: Any) -> str:
+        if node is None:
+            return ""
+        if isinstance(node, str):
+            if self.strict and LETTER.search(node):
+                raise RenderError(f"words outside a message or data node: {node!r}")
+            return node
+        if not isinstance(node, dict):
+            raise RenderError(f"not a content node: {node!r}")
+        return self.render_node(node)
+
+    def render_node(self, node: dict[str, Any]) -> str:
+        if "msg" in node:
+            values = {name: self.render(v) for name, v in (node.get("values") or {}).items()}
+            return fill(self.translate(node["msg"]), {**self.variables, **values})
+        if "data" in node:
+            return self.show_data(node["data"])
+        if "join" in node:
+            parts = (self.render(part) for part in node["join"])
+            return node.get("sep", "").join(p for p in parts if p)
+        if "date" in node:
+            day = dt.date.fromisoformat(node["date"])
+            return format_date(day, format="long", locale=self.language)
+        if "time" in node:
+            hours, minutes = str(node["time"]).split(":")[:2]
+            moment = dt.time(int(hours) % 24, int(minutes[:2]))
+            return format_time(moment, "short", locale=self.language)
+        if "number" in node:
+            return format_decimal(node["number"], locale=self.language)
+        if "days" in node:
+            return self.days(node["days"])
+        if "language" in node:
+            return self.language_display_name(node["language"])
+        raise RenderError(f"unknown content node: {sorted(node)}")
+
+    def days(self, codes: list[str]) -> str:
+        """ "" for every day, "Mon–Fri" for a run of three or more, else "Mon, Wed"."""
+        wanted = [DAY_CODES.index(c) for c in DAY_CODES if c in codes]
+        if len(wanted) == 7 or not wanted:
+            return ""
+        names = get_day_names("abbreviated", locale=self.language)
+        if len(wanted) > 2 and wanted == list(range(wanted[0], wanted[0] + len(wanted))):
+            return f"{names[wanted[0]]}–{names[wanted[-1]]}"
+        return ", ".join(names[i] for i in wanted)
+
+    def language_display_name(self, code: str) -> str:
+        try:
+            return Locale.parse(code).get_display_name(self.language) or code
+        except (ValueError, UnknownLocaleError):
+            return code
+
+    def reply(self, content: Mapping[str, Any]) -> dict[str, Any]:
+        """A finished reply: text and buttons (payloads untouched)."""
+        rendered: dict[str, Any] = {"text": self.render(content.get("text")) or None}
+        buttons = [
+            {**b, "title": self.render(b.get("title"))} for b in content.get("buttons") or []
+        ]
+        if buttons:
+            rendered["buttons"] = buttons
+        return rendered
