@@ -77,9 +77,10 @@ UNCLEAR_INTENTS = frozenset({CRISIS_INTENT, CHECK_IN_INTENT, "nlu_fallback", "ou
 # answered by that reply ("my boss is coming, I can't talk" → close the chat now).
 SAFETY_REPLY_INTENTS = frozenset({"not_safe"})
 # Someone asking what to do about another person ("one of my students owes the people who
-# brought her"): their answer already starts with 911 and the hotline. A disclosure or a
-# possible danger read by the model alone is answered by it; a keyword hit still is not.
-HELPER_INTENTS = frozenset({"kb_helping_someone"})
+# brought her", a case worker describing a client's case for the road map): their answer
+# already names 911 and the hotline. A disclosure or a possible danger read by the model
+# alone is answered by it; a keyword hit still is not.
+HELPER_INTENTS = frozenset({"kb_helping_someone", "eligibility_roadmap"})
 HELPER_CONFIDENCE = 0.4
 ORDINARY_REPLY_CONFIDENCE = 0.5
 
