@@ -52,6 +52,8 @@ TO_HAVEN = re.compile(
     r"habla(?:me|r)|escrib\w*|respond\w*|contesta\w*|cambia\w*|prefiero|quiero)\b"
 )
 CASE_FACTS = 2  # a client described with this many road map facts is a road map question
+# Intents a provider's one-message case may be read as (its need words, its story).
+CASE_INTENTS = frozenset({FIND_SERVICE_INTENT, "disclosure"})
 AGE_MINOR_INTENT = "age_minor"
 AGE_ADULT_INTENT = "age_adult"
 AGE_ONLY_WORDS = 6  # a message this short that states an age is about the age
@@ -106,7 +108,7 @@ class InputGuard(GraphComponent):
                 set_intent(message, INFORM_PLACE_INTENT, self.__class__.__name__)
                 continue
             intent = (message.get(INTENT) or {}).get("name")
-            if intent == FIND_SERVICE_INTENT and self._is_a_case(text):
+            if intent in CASE_INTENTS and self._is_a_case(text):
                 set_intent(message, ROADMAP_INTENT, self.__class__.__name__)
                 continue
             if intent in (AGE_MINOR_INTENT, AGE_ADULT_INTENT):
