@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from babel import Locale, UnknownLocaleError
 
@@ -39,6 +40,7 @@ LANGUAGES: dict[str, Language] = {
 SOURCE_LANGUAGE = "en"  # the language responses are written in (domain.yml)
 
 
+@lru_cache(maxsize=64)  # asked for every reply the renderer makes
 def language_name_in_itself(code: str) -> str:
     """A language's name as its speakers write it mid-sentence ("español", "English")."""
     try:

@@ -30,7 +30,6 @@ from bot.knowledge.entries import (
     load_contacts,
     load_knowledge,
 )
-from bot.languages import LANGUAGES
 from bot.nlg.content import Button, Node, button, data, date, join, lines, msg, paragraphs
 from bot.settings import get_settings
 
@@ -85,8 +84,6 @@ class Speaker:
     always see the sources."""
 
     def __init__(self, tracker: Tracker) -> None:
-        language = tracker.get_slot("language")
-        self.language = language if language in LANGUAGES else get_settings().default_language
         self.provider = tracker.get_slot(AUDIENCE_SLOT) == "provider"
 
     @staticmethod

@@ -130,8 +130,6 @@ TALK_TO_PERSON = N_("Talk to a person about this")
 NEW_SEARCH = N_("Search for something else")
 REFINED_NONE = N_("How should I narrow the results?")
 ASK_NEED_FIRST = N_("Tell me first what you are looking for.")
-
-
 PLACES_ON = N_("Places available: {count} (on {date})")
 FULL = N_("Full: no places free")
 FULL_ON = N_("Full: no places free (on {date})")

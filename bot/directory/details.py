@@ -9,7 +9,6 @@ address and no distance.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -21,14 +20,17 @@ from sqlalchemy.orm import Session
 from bot.directory.confidential import confidential_ids
 from bot.directory.hours import Hours, always_open
 from bot.directory.models import (
+    IDS,
     Address,
     Attribute,
     Language,
     Organization,
     Phone,
     Service,
+    in_chunks,
+    rows_where_in,
 )
-from bot.directory.ranking import IDS, POPULATION_TERM, Ranked, in_chunks
+from bot.directory.ranking import POPULATION_TERM, Ranked
 from bot.directory.taxonomy import NEED_PREFIX, profile_term
 
 COST_TERM = profile_term("cost")
@@ -86,13 +88,6 @@ class Opening:
         return always_open(self.hours)
 
 
-@functools.cache
-def _rows_of(table: sa.Table, column: str, columns: tuple[str, ...]) -> sa.Select:
-    """The rows of ``table`` whose ``column`` is in ``IDS``, in id order (built once)."""
-    selected = sa.select(*(table.c[name] for name in columns)) if columns else sa.select(table)
-    return selected.where(table.c[column].in_(IDS)).order_by(table.c.id)
-
-
 def grouped(
     session: Session,
     table: sa.Table,
@@ -103,8 +98,8 @@ def grouped(
     """The rows of ``table`` (only ``columns`` if given) whose ``column`` is one of ``ids``,
     by that column's value, in id order."""
     found: dict[str, list] = defaultdict(list)
-    for row in in_chunks(session, _rows_of(table, column, columns), ids):
-        found[row._mapping[column]].append(row._mapping)
+    for row in rows_where_in(session, table, column, ids, columns):
+        found[row[column]].append(row)
     return found
 
 

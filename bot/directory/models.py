@@ -8,6 +8,7 @@ exported from Haven is plain HSDS that any other HSDS tool reads.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -243,6 +244,24 @@ TABLE_BY_NAME = {model.__tablename__: model for model in TABLES}
 
 
 IN_CHUNK = 500  # ids per IN (...) query: SQLite caps the number of bound parameters
+IDS = sa.bindparam("ids", expanding=True)  # one chunk of ids (``in_chunks``)
+
+
+def in_chunks(
+    session: Session, statement: sa.Select, ids: Iterable[str | None], **params: Any
+) -> Iterator[Any]:
+    """The rows of ``statement``, which tests ``column.in_(IDS)``, for ``ids``: a chunk
+    of ids per query, one expanding parameter (no SQL built per id or per call)."""
+    wanted = [i for i in dict.fromkeys(ids) if i]
+    for start in range(0, len(wanted), IN_CHUNK):
+        yield from session.execute(statement, {**params, "ids": wanted[start : start + IN_CHUNK]})
+
+
+@functools.cache
+def _rows_of(table: sa.Table, column: str, columns: tuple[str, ...]) -> sa.Select:
+    """The rows of ``table`` whose ``column`` is in ``IDS``, in id order (built once)."""
+    selected = sa.select(*(table.c[name] for name in columns)) if columns else sa.select(table)
+    return selected.where(table.c[column].in_(IDS)).order_by(table.c.id)
 
 
 def rows_where_in(
@@ -254,10 +273,5 @@ def rows_where_in(
 ) -> Iterator[Any]:
     """The rows of ``table`` (only ``columns`` if given) whose ``column`` is one of ``ids``,
     as mappings ordered by id."""
-    wanted = [i for i in dict.fromkeys(ids) if i]
-    selected = sa.select(*(table.c[name] for name in columns)) if columns else sa.select(table)
-    for start in range(0, len(wanted), IN_CHUNK):
-        chunk = wanted[start : start + IN_CHUNK]
-        statement = selected.where(table.c[column].in_(chunk)).order_by(table.c.id)
-        for row in session.execute(statement):
-            yield row._mapping
+    for row in in_chunks(session, _rows_of(table, column, columns), ids):
+        yield row._mapping

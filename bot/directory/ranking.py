@@ -13,14 +13,14 @@ then by score (distance, language, specialisation, freshness), then by name.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.directory.models import IN_CHUNK, Attribute, Language, Service, ServiceCapacity
+from bot.directory.models import IDS, Attribute, Language, Service, ServiceCapacity, in_chunks
 from bot.directory.taxonomy import profile_term
 
 if TYPE_CHECKING:
@@ -129,19 +129,6 @@ class Ranked:
 
     candidate: _Candidate
     facts: ServiceFacts
-
-
-IDS = sa.bindparam("ids", expanding=True)  # one chunk of ids (``in_chunks``)
-
-
-def in_chunks(
-    session: Session, statement: sa.Select, ids: Iterable[str | None], **params: Any
-) -> Iterator[Any]:
-    """The rows of ``statement``, which tests ``column.in_(IDS)``, for ``ids``: a chunk
-    of ids per query, one expanding parameter (no SQL built per id or per call)."""
-    wanted = [i for i in dict.fromkeys(ids) if i]
-    for start in range(0, len(wanted), IN_CHUNK):
-        yield from session.execute(statement, {**params, "ids": wanted[start : start + IN_CHUNK]})
 
 
 # The four queries of ``load_facts``, built once.

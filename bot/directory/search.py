@@ -23,11 +23,12 @@ from sqlalchemy.orm import Session
 
 from bot.directory.confidential import is_confidential, matches_place
 from bot.directory.details import Opening, ServiceResult, grouped, load_details, shown_address
-from bot.directory.geocode import STATES, timezone_for
+from bot.directory.geocode import CITY_RADIUS_KM, STATES, timezone_for
 from bot.directory.hours import Hours, is_open
 from bot.directory.hours import schedule_hours as _hours
 from bot.directory.hours import timezone_named as _timezone
 from bot.directory.models import (
+    IDS,
     Address,
     Attribute,
     Language,
@@ -37,8 +38,9 @@ from bot.directory.models import (
     ServiceArea,
     ServiceAtLocation,
     ServiceCapacity,
+    in_chunks,
 )
-from bot.directory.ranking import IDS, in_chunks, load_facts, rank
+from bot.directory.ranking import load_facts, rank
 from bot.directory.taxonomy import need_term, profile_term
 from bot.i18n.text import fold
 
@@ -53,7 +55,7 @@ __all__ = [
     "search",
 ]
 
-DEFAULT_RADIUS_KM = 40.0
+DEFAULT_RADIUS_KM = CITY_RADIUS_KM  # a search without a place's own radius
 NATIONAL_AREAS = ("united states", "usa", "us", "national", "nationwide")
 # A user asking for one population is also served by these (ranked after an exact match).
 POPULATION_SERVED_BY = {

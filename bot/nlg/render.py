@@ -18,13 +18,13 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_time, get_day_names
 from babel.numbers import format_decimal
 
+from bot.directory.hours import DAY_CODES
 from bot.i18n.catalogs import Catalogs, load_catalogs
 from bot.languages import language_name_in_itself
 from bot.settings import get_settings
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 LETTER = re.compile(r"[^\W\d_]")
-DAY_CODES = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 
 class RenderError(ValueError):

@@ -16,7 +16,6 @@ import datetime as dt
 import functools
 import json
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from sanic.response import HTTPResponse
 from sqlalchemy.orm import Session
 
 from bot.db.engine import session_scope
-from bot.directory.geocode import CITY_RADIUS_KM, geocode_zip
+from bot.directory.geocode import CITY_RADIUS_KM, ZIP_CODE, geocode_zip
 from bot.directory.hsds_objects import (
     organization_objects,
     service_at_location_objects,
@@ -57,7 +56,6 @@ DEFAULT_PER_PAGE = 20
 MAX_PER_PAGE = 100
 MAX_PAGE = 100_000
 MAX_PROXIMITY_METERS = 500_000  # 500 km: a state-wide search
-POSTCODE = re.compile(r"\d{5}(-\d{4})?")
 BOOLEANS = {"true": True, "1": True, "false": False, "0": False}
 
 api = Blueprint("hsds_api", url_prefix="/api")
@@ -139,7 +137,7 @@ def _place(request: Request) -> dict[str, Any]:
         raise BadRequest(f"proximity must be more than 0 and at most {MAX_PROXIMITY_METERS} meters")
     radius_km = proximity / 1000 if proximity is not None else CITY_RADIUS_KM
     if postcode is not None:
-        if not POSTCODE.fullmatch(postcode):
+        if not ZIP_CODE.fullmatch(postcode):
             raise BadRequest("postcode must be a 5-digit US ZIP code")
         place = geocode_zip(postcode)
         if place is None:

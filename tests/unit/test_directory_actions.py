@@ -170,7 +170,7 @@ def test_capacity_always_carries_its_date() -> None:
 
 
 def test_typed_follow_ups_refine_the_search_in_place() -> None:
-    _, state = run(ActionFindService(), "I need a lawyer in Houston", "find_service")
+    everything, state = run(ActionFindService(), "I need a lawyer in Houston", "find_service")
     free, refined = run(ActionFindService(), "only free ones", "refine_search", search=state)
     assert refined["filters"] == {"free": True} and refined["place"] == state["place"]
     assert all("Sliding scale" not in m["text"] for m in free)
@@ -178,4 +178,13 @@ def test_typed_follow_ups_refine_the_search_in_place() -> None:
                            "refine_search", search=state, language="en")  # fmt: skip
     assert refined["filters"] == {"language": "es"}
     assert spanish[0]["text"] == "Legal help near Houston, TX:"  # still English
-    assert all("Spanish" in m["text"] for m in spanish[1:-1])
+    # every legal service in the sample speaks Spanish: Vietnamese shows the filter works
+    vietnamese, _ = run(ActionFindService(), "any lawyers who speak vietnamese?",
+                        "refine_search", search=state, language="en")  # fmt: skip
+    shown = vietnamese[1:-1]
+    assert shown and all("Vietnamese" in m["text"] for m in shown)
+
+    def total(messages: list[dict]) -> int:  # "Showing 1–3 of 4."
+        return int(messages[-1]["text"].rstrip(".").rsplit(" ", 1)[1])
+
+    assert total(vietnamese) == len(shown) < total(everything)
