@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install run train test test-unit lint format catalogs bench bench-directory bench-nlu bench-crisis lock clean
+.PHONY: help install run train test test-unit lint format catalogs bench bench-directory bench-nlu bench-crisis tune-danger lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -69,6 +69,9 @@ bench-directory: install  ## Import throughput and search p50/p95 on a generated
 bench-crisis: install  ## Danger/disclosure recall and false alarms on the held-out set
 	$(HAVEN) train
 	$(PY) -m scripts.bench_crisis
+
+tune-danger: install  ## Danger model thresholds by cross-validation on data/safety (prints, changes nothing)
+	$(PY) -m scripts.tune_danger
 
 bench-nlu: install  ## Cross-validated intent F1 per language
 	$(PY) -m scripts.bench_nlu

@@ -13,6 +13,7 @@ without address, coordinates, description, transport notes or distance (``redact
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot.directory.geocode import local_names
-from bot.directory.models import Attribute
+from bot.directory.models import IDS, Attribute, Location, in_chunks
 from bot.directory.taxonomy import profile_term
 
 CONFIDENTIAL_TERM = profile_term("address_confidential")
@@ -40,18 +41,17 @@ def is_confidential(location_id: sa.ColumnElement) -> sa.ColumnElement:
     )
 
 
+@functools.cache
+def _confidential_statement() -> sa.Select:
+    """The ids among ``IDS`` of confidential locations (built once: an alias per call
+    would make a new statement to compile every time)."""
+    table = Location.__table__
+    return sa.select(table.c.id).where(table.c.id.in_(IDS), is_confidential(table.c.id))
+
+
 def confidential_ids(session: Session, location_ids: Iterable[str | None]) -> set[str]:
     """Which of ``location_ids`` are confidential."""
-    from bot.directory.models import Location
-
-    wanted = [i for i in dict.fromkeys(location_ids) if i]
-    found: set[str] = set()
-    table = Location.__table__
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
-        statement = sa.select(table.c.id).where(table.c.id.in_(chunk), is_confidential(table.c.id))
-        found.update(session.execute(statement).scalars())
-    return found
+    return {row.id for row in in_chunks(session, _confidential_statement(), location_ids)}
 
 
 def matches_place(

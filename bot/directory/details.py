@@ -27,6 +27,7 @@ from bot.directory.models import (
     Organization,
     Phone,
     Service,
+    grouped_by,
     in_chunks,
     rows_where_in,
 )
@@ -126,9 +127,12 @@ def load_details(
     attributes = grouped(session, Attribute.__table__, "link_id", service_ids)
     confidential = confidential_ids(session, location_ids)
     languages = grouped(session, Language.__table__, "service_id", service_ids)
-    service_phones = grouped(session, Phone.__table__, "service_id", service_ids)
-    sal_phones = grouped(session, Phone.__table__, "service_at_location_id", sal_ids)
-    location_phones = grouped(session, Phone.__table__, "location_id", location_ids)
+    phones_of = grouped_by(
+        session,
+        Phone.__table__,
+        {"service_at_location_id": sal_ids, "service_id": service_ids, "location_id": location_ids},
+    )
+    sal_phones, service_phones, location_phones = phones_of.values()
     addresses = grouped(session, Address.__table__, "location_id", location_ids)
     results = []
     for ranked, opening in zip(page, openings, strict=True):

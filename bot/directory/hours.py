@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,10 @@ RULE_FIELDS = (
     "freq", "interval", "byday", "bymonthday", "byweekno", "byyearday", "count", "until",
     "wkst", "dtstart", "valid_from", "valid_to",
 )  # fmt: skip
+# Everything of a schedule row that says when it opens (its links to a service or place
+# aside): what ``pack_schedule`` keeps.
+SCHEDULE_FIELDS = (*RULE_FIELDS, "opens_at", "closes_at", "timezone", "description")
+DATE_FIELDS = ("until", "dtstart", "valid_from", "valid_to")
 TIME = re.compile(r"^([01]?\d|2[0-4]):([0-5]\d)(?::([0-5]\d)(?:\.\d+)?)?\s*(Z|[+-]\d\d:?\d\d)?$")
 DAY = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
 END_OF_DAY = 24 * 60
@@ -289,6 +294,29 @@ def schedule_hours(rows: Iterable[Mapping[str, Any]]) -> tuple[Hours, ...]:
         except ScheduleError:
             hours.append(Hours((), None, None, row.get("description"), understood=False))
     return tuple(hours)
+
+
+def pack_schedule(rows: Iterable[Mapping[str, Any]]) -> str:
+    """Schedule rows as one text (JSON): equal hours give equal texts (``unpack_hours``)."""
+    packed = []
+    for row in rows:
+        fields = {name: row.get(name) for name in SCHEDULE_FIELDS}
+        for name in DATE_FIELDS:
+            if fields[name] is not None:
+                fields[name] = fields[name].isoformat()
+        packed.append(fields)
+    return json.dumps(packed, sort_keys=True, separators=(",", ":"))
+
+
+@functools.lru_cache(maxsize=4096)
+def unpack_hours(packed: str) -> tuple[Hours, ...]:
+    """The ``Hours`` of a ``pack_schedule`` text (read once per distinct text)."""
+    rows = json.loads(packed)
+    for row in rows:
+        for name in DATE_FIELDS:
+            if row.get(name):
+                row[name] = dt.date.fromisoformat(row[name])
+    return schedule_hours(rows)
 
 
 # ---------------------------------------------------------------- open at a moment

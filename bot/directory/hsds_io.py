@@ -35,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from bot.db.engine import session_scope
+from bot.directory import points
 from bot.directory.confidential import (
     HIDDEN_ADDRESS_FIELDS,
     HIDDEN_LOCATION_FIELDS,
@@ -761,6 +762,7 @@ def import_directory(
             on_total(sum(len(rows) for rows in tables.values()))
         report.kept_hidden = keep_hidden_fields(session, tables)
         write_tables(session, tables, report, progress)
+        points.rebuild(session)  # the search index, in the same transaction
     kept = {(table, row_id) for table, rows in tables.items() for row_id in rows}
     skipped_rows = {p.key for p in problems if p.outcome == SKIPPED} - kept
     repaired_rows = {p.key for p in problems if p.outcome != SKIPPED} & kept

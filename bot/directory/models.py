@@ -9,7 +9,8 @@ exported from Haven is plain HSDS that any other HSDS tool reads.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,8 +58,6 @@ class Service(Base):
 
 class Location(Base):
     __tablename__ = "location"
-    # The search's bounding box, read from the index alone (migration 0003).
-    __table_args__ = (sa.Index("ix_location_latitude_longitude_id", "latitude", "longitude", "id"),)
     id = sa.Column(Text, primary_key=True)
     organization_id = _fk("organization")
     location_type = sa.Column(Text, nullable=False)
@@ -71,8 +70,6 @@ class Location(Base):
 
 class Address(Base):
     __tablename__ = "address"
-    # Confidential locations are found by state and city (bot/directory/search.py).
-    __table_args__ = (sa.Index("ix_address_state_city", "state_province", "city", "location_id"),)
     id = sa.Column(Text, primary_key=True)
     location_id = _fk("location")
     attention = sa.Column(Text)
@@ -223,6 +220,68 @@ class ServiceCapacity(Base):
     updated = sa.Column(sa.DateTime, nullable=False)
 
 
+class SearchPoint(Base):
+    """Where a service can be found, per need term: derived from the tables above by every
+    import (``bot.directory.points``), never exported, never edited.
+
+    One row per service at location and per taxonomy term of the service (``ANY_TERM``
+    too): an open location carries its coordinates, a confidential one only its state
+    and city. A search by need and place reads one index range of this table, however
+    many services the directory holds (migration 0004)."""
+
+    __tablename__ = "search_point"
+    __table_args__ = (
+        sa.Index(
+            "ix_search_point_box", "taxonomy_term_id", "latitude", "longitude", "service_id",
+            "service_at_location_id", "location_id",
+        ),
+        sa.Index(
+            "ix_search_point_state", "taxonomy_term_id", "state", "city", "service_id",
+            "service_at_location_id", "location_id",
+        ),
+    )  # fmt: skip
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    taxonomy_term_id = sa.Column(Text, nullable=False)
+    service_id = sa.Column(Text, nullable=False)
+    service_at_location_id = sa.Column(Text, nullable=False)
+    location_id = sa.Column(Text, nullable=False)
+    latitude = sa.Column(sa.Float)  # open locations only
+    longitude = sa.Column(sa.Float)
+    state = sa.Column(Text)  # confidential locations only: upper case, as on the address
+    city = sa.Column(Text)
+
+
+class SearchService(Base):
+    """What ranking reads about a service, one row each: derived by every import with the
+    search points (``bot.directory.points``), never exported, never edited."""
+
+    __tablename__ = "search_service"
+    service_id = sa.Column(Text, primary_key=True)
+    name = sa.Column(Text, nullable=False)
+    assured_date = sa.Column(sa.Date)
+    populations = sa.Column(Text, nullable=False, server_default="")  # space-separated
+    languages = sa.Column(Text, nullable=False, server_default="")  # ISO codes, space-separated
+    capacity_available = sa.Column(sa.Integer)  # the latest count of free places, if any
+    capacity_updated = sa.Column(sa.DateTime)
+
+
+class SearchHours(Base):
+    """The hours that apply to each service at a location (its own, else its service's,
+    else its location's) and to each service without one, with the time zone they are
+    read in: derived by every import (``bot.directory.points``), never exported."""
+
+    __tablename__ = "search_hours"
+    __table_args__ = (
+        sa.Index("ix_search_hours_sal", "service_at_location_id"),
+        sa.Index("ix_search_hours_service", "service_id"),
+    )
+    id = sa.Column(sa.Integer, primary_key=True, autoincrement=True)
+    service_id = sa.Column(Text, nullable=False)
+    service_at_location_id = sa.Column(Text)  # None: the service's own hours
+    timezone = sa.Column(Text)  # the schedule's, else the address's ZIP code's or state's
+    schedule = sa.Column(Text, nullable=False)  # bot.directory.hours.pack_schedule
+
+
 # Import order (parents first) and the HSDS table names; export and import both use it.
 TABLES: tuple[type[Base], ...] = (
     Organization,
@@ -251,10 +310,12 @@ def in_chunks(
     session: Session, statement: sa.Select, ids: Iterable[str | None], **params: Any
 ) -> Iterator[Any]:
     """The rows of ``statement``, which tests ``column.in_(IDS)``, for ``ids``: a chunk
-    of ids per query, one expanding parameter (no SQL built per id or per call)."""
+    of ids per query, one expanding parameter (no SQL built per id or per call). Each
+    chunk's rows are fetched at once (row by row costs a driver call per row)."""
     wanted = [i for i in dict.fromkeys(ids) if i]
     for start in range(0, len(wanted), IN_CHUNK):
-        yield from session.execute(statement, {**params, "ids": wanted[start : start + IN_CHUNK]})
+        chunk = wanted[start : start + IN_CHUNK]
+        yield from session.execute(statement, {**params, "ids": chunk}).all()
 
 
 @functools.cache
@@ -275,3 +336,37 @@ def rows_where_in(
     as mappings ordered by id."""
     for row in in_chunks(session, _rows_of(table, column, columns), ids):
         yield row._mapping
+
+
+@functools.cache
+def _rows_of_any(table: sa.Table, keys: tuple[str, ...], columns: tuple[str, ...]) -> sa.Select:
+    """The rows of ``table`` whose ``keys`` columns are each in their own ids (built once)."""
+    selected = sa.select(*(table.c[name] for name in columns)) if columns else sa.select(table)
+    tests = [table.c[key].in_(sa.bindparam(f"ids_{key}", expanding=True)) for key in keys]
+    return selected.where(sa.or_(*tests)).order_by(table.c.id)
+
+
+def grouped_by(
+    session: Session,
+    table: sa.Table,
+    wanted: Mapping[str, Iterable[str | None]],
+    columns: tuple[str, ...] = (),
+) -> dict[str, dict[str, list]]:
+    """The rows of ``table`` linked by any of several columns (``wanted``: column → ids),
+    in one query per chunk of ids: by column, then by that column's value, in id order."""
+    keys = tuple(wanted)
+    ids = {key: [i for i in dict.fromkeys(wanted[key]) if i] for key in keys}
+    statement = _rows_of_any(table, keys, columns)
+    found: dict[str, dict[str, list]] = {key: defaultdict(list) for key in keys}
+    longest = max((len(values) for values in ids.values()), default=0)
+    chunk = max(1, IN_CHUNK // max(1, len(keys)))
+    for start in range(0, longest, chunk):
+        parts = {key: ids[key][start : start + chunk] for key in keys}
+        params = {f"ids_{key}": part for key, part in parts.items()}
+        sought = {key: set(part) for key, part in parts.items()}
+        for row in session.execute(statement, params).all():
+            mapping = row._mapping
+            for key in keys:
+                if mapping[key] in sought[key]:
+                    found[key][mapping[key]].append(mapping)
+    return found

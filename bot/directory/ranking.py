@@ -2,7 +2,7 @@
 
 Every match is ranked, so ranking reads only what it needs (``ServiceFacts``: name,
 assured date, population profile, whether it speaks the language asked for, the latest
-capacity), a few batched queries whatever the number of matches. The full details are
+capacity), one row per service of the derived ``search_service`` table. The full details are
 loaded afterwards, for the page shown only (``bot.directory.details``).
 
 Order, first to last: services that fit the person before those whose population
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.directory.models import IDS, Attribute, Language, Service, ServiceCapacity, in_chunks
+from bot.directory.models import IDS, SearchService, in_chunks
 from bot.directory.taxonomy import profile_term
 
 if TYPE_CHECKING:
@@ -131,55 +131,39 @@ class Ranked:
     facts: ServiceFacts
 
 
-# The four queries of ``load_facts``, built once.
-_a, _lang, _cap, _s = (t.__table__ for t in (Attribute, Language, ServiceCapacity, Service))
-_POPULATIONS = sa.select(_a.c.link_id, _a.c.value).where(
-    _a.c.taxonomy_term_id == POPULATION_TERM, _a.c.link_entity == "service", _a.c.link_id.in_(IDS)
-)
-_SPEAKERS = sa.select(_lang.c.service_id).where(
-    _lang.c.code == sa.bindparam("language"), _lang.c.service_id.in_(IDS)
-)
-_COUNTS = (
-    sa.select(_cap.c.service_id, _cap.c.available, _cap.c.updated)
-    .where(_cap.c.service_id.in_(IDS))
-    .order_by(_cap.c.id)
-)
-_NAMES = sa.select(_s.c.id, _s.c.name, _s.c.assured_date).where(_s.c.id.in_(IDS))
+# What ``load_facts`` reads: one row per service of the derived ranking table.
+_ranked = SearchService.__table__
+_FACTS = sa.select(
+    *(_ranked.c[name] for name in (
+        "service_id", "name", "assured_date", "populations", "languages",
+        "capacity_available", "capacity_updated",
+    ))
+).where(_ranked.c.service_id.in_(IDS))  # fmt: skip
 
 
 def load_facts(
     session: Session, service_ids: Iterable[str], query: SearchQuery, now: dt.datetime
 ) -> dict[str, ServiceFacts]:
-    """The facts of each service, in four batched queries."""
-    ids = list(dict.fromkeys(service_ids))
-    populations: dict[str, set[str]] = {i: set() for i in ids}
-    for service_id, value in in_chunks(session, _POPULATIONS, ids):
-        populations[service_id].add(value)
-    speaking: set[str] = set()
-    if query.language:
-        rows = in_chunks(session, _SPEAKERS, ids, language=query.language)
-        speaking.update(service_id for (service_id,) in rows)
-    latest: dict[str, tuple[float, dt.datetime]] = {}
-    for service_id, available, updated in in_chunks(session, _COUNTS, ids):
-        if service_id not in latest or updated >= latest[service_id][1]:
-            latest[service_id] = (available, updated)
-    today = now.date()
+    """The facts of each service, from one batched query (``bot.directory.points``)."""
+    today, utc_now = now.date(), _utc(now)
+    gender, age_group, language = query.gender, query.age_group, query.language
     facts = {}
-    for service_id, name, assured in in_chunks(session, _NAMES, ids):
+    for service_id, name, assured, populations, languages, available, updated in in_chunks(
+        session, _FACTS, service_ids
+    ):
         capacity = None
-        if service_id in latest:
-            available, updated = latest[service_id]
+        if updated is not None:
             updated = _utc(updated)
-            stale = _utc(now) - updated > CAPACITY_STALE_AFTER
-            capacity = Capacity(int(available), updated, stale)
+            capacity = Capacity(available, updated, utc_now - updated > CAPACITY_STALE_AFTER)
+        served = frozenset(populations.split())
         facts[service_id] = ServiceFacts(
             name=name,
             assured_date=assured,
             stale=assured is None or (today - assured).days > STALE_AFTER_DAYS,
-            populations=frozenset(populations[service_id]),
-            speaks_language=service_id in speaking,
+            populations=served,
+            speaks_language=bool(language) and language in languages.split(),
             capacity=capacity,
-            fit_note=fit_note(populations[service_id], query.gender, query.age_group),
+            fit_note=fit_note(served, gender, age_group),
         )
     return facts
 

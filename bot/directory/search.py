@@ -1,45 +1,48 @@
 """Service search: filters, distance, open-now and ranking over the HSDS tables.
 
-One indexed SQL query finds the candidate services at locations (need category, bounding
-box around the place, language, population, cost, capacity, free text). Open-now is
-decided on the candidates' schedule rows; every match is then ranked on a few columns
-(``bot.directory.ranking``) and the full details are loaded for the page shown only
-(``bot.directory.details``). When nothing local matches, national resources answer,
+One index range of the search points (``bot.directory.points``) finds the candidate
+services of a need near a place; the other filters (language, population, cost,
+capacity, free text) are tested on those rows in the same query. Open-now is decided on
+each candidate's resolved hours; every match is then ranked on one row of facts per
+service (``bot.directory.ranking``) and the full details are loaded for the page shown
+only (``bot.directory.details``). When nothing local matches, national resources answer,
 marked as national. Confidential locations take no part in any distance, box or radius:
-they are found by city, county or state only (``bot.directory.confidential``), and a
-result for one has no address, no coordinates and no distance.
+their search points have no coordinates, and they are found by city, county or state
+only (``bot.directory.confidential``); a result for one has no address, no coordinates
+and no distance.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
+import functools
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from bot.directory.confidential import is_confidential, matches_place
-from bot.directory.details import Opening, ServiceResult, grouped, load_details, shown_address
-from bot.directory.geocode import CITY_RADIUS_KM, STATES, timezone_for
-from bot.directory.hours import Hours, is_open
-from bot.directory.hours import schedule_hours as _hours
+from bot.directory.confidential import matches_place
+from bot.directory.details import Opening, ServiceResult, load_details
+from bot.directory.geocode import CITY_RADIUS_KM, STATES
+from bot.directory.hours import Hours, is_open, unpack_hours
 from bot.directory.hours import timezone_named as _timezone
 from bot.directory.models import (
     IDS,
-    Address,
     Attribute,
     Language,
-    Location,
-    Schedule,
+    SearchHours,
+    SearchPoint,
     Service,
     ServiceArea,
     ServiceAtLocation,
     ServiceCapacity,
+    grouped_by,
     in_chunks,
 )
+from bot.directory.points import indexed, point_term
 from bot.directory.ranking import load_facts, rank
 from bot.directory.taxonomy import need_term, profile_term
 from bot.i18n.text import fold
@@ -70,6 +73,11 @@ POPULATION_SERVED_BY = {
     "trafficking_specialized": ("trafficking_specialized",),
 }
 COSTS = {"free": ("free",), "low_cost": ("free", "sliding_scale")}
+# Filter value name → the profile term it is tested against (a tuple of allowed values).
+PROFILE_FILTERS = {
+    "populations": "population", "costs": "cost", "immigration": "immigration_eligibility",
+}  # fmt: skip
+HOURS_COLUMNS = ("service_id", "service_at_location_id", "timezone", "schedule")
 
 
 @dataclass(frozen=True)
@@ -144,51 +152,81 @@ _ATTRIBUTE = Attribute.__table__.alias("filter_attribute")
 _LANGUAGE = Language.__table__.alias("filter_language")
 _CAPACITY = ServiceCapacity.__table__.alias("filter_capacity")
 _AREA = ServiceArea.__table__.alias("national_area")
-# Whether a location is confidential, for the two candidate queries (built once).
-_LOCATION_CONFIDENTIAL = is_confidential(Location.__table__.c.id)
-_ADDRESS_CONFIDENTIAL = is_confidential(Address.__table__.c.location_id)
+
+
+def _filter_values(query: SearchQuery, by_term: bool = True) -> dict[str, Any]:
+    """The values of the query's filters, by bound parameter name: the filters a query
+    uses are the names present (``_service_filters``)."""
+    values: dict[str, Any] = {}
+    if query.term and by_term:
+        values["term"] = query.term
+    if query.language:
+        values["language"] = query.language
+    if query.population:
+        values["populations"] = POPULATION_SERVED_BY.get(query.population, (query.population,))
+    if query.cost in COSTS:
+        values["costs"] = COSTS[query.cost]
+    if query.immigration:
+        values["immigration"] = tuple(sorted({query.immigration, "none_required"}))
+    if query.capacity:
+        values["free_places"] = 0  # more than this many
+    if query.text and query.text.strip():
+        values["pattern"] = _like(query.text.strip()[:200])
+    return values
 
 
 def _service_filters(
-    query: SearchQuery, s: sa.Table, service_id: sa.ColumnElement | None = None
+    query: SearchQuery,
+    s: sa.Table,
+    service_id: sa.ColumnElement | None = None,
+    by_term: bool = True,
 ) -> list:
     """SQL conditions on the service table for the query's filters (all bound parameters).
 
     The subqueries (need, language, profile, capacity) match ``service_id``, the service
-    table's id unless a joined column is given (``service_at_location.service_id`` lets
-    the database test them before it reads the service)."""
-    service_id = s.c.id if service_id is None else service_id
-    conditions: list = [s.c.status == "active"]
+    table's id unless a joined column is given (``search_point.service_id`` lets the
+    database test them before it reads the service). ``by_term=False``: the rows are
+    already those of the query's term (search points)."""
+    return _conditions(
+        _filter_values(query, by_term), s, s.c.id if service_id is None else service_id
+    )
 
-    def has_attribute(term: str, values: tuple[str, ...] | None = None):
+
+def _conditions(values: dict[str, Any], s: sa.Table, service_id: sa.ColumnElement) -> list:
+    """The conditions of ``_service_filters`` for these filter values, each value a bound
+    parameter of its name: a statement built once serves every query with the same
+    filters, given that query's ``_filter_values`` as parameters."""
+
+    def value(name: str) -> sa.BindParameter:
+        return sa.bindparam(name, values[name], expanding=name in PROFILE_FILTERS)
+
+    def has_attribute(term: Any, allowed: str | None = None):
         a = _ATTRIBUTE
         condition = sa.exists().where(
             a.c.link_entity == "service", a.c.link_id == service_id, a.c.taxonomy_term_id == term
         )
-        return condition.where(a.c.value.in_(values)) if values else condition
+        return condition.where(a.c.value.in_(value(allowed))) if allowed else condition
 
-    if query.term:
-        conditions.append(has_attribute(query.term))
-    if query.language:
+    conditions: list = [s.c.status == "active"]
+    if "term" in values:
+        conditions.append(has_attribute(value("term")))
+    if "language" in values:
         lang = _LANGUAGE
         conditions.append(
-            sa.exists().where(lang.c.service_id == service_id, lang.c.code == query.language)
+            sa.exists().where(lang.c.service_id == service_id, lang.c.code == value("language"))
         )
-    if query.population:
-        served_by = POPULATION_SERVED_BY.get(query.population, (query.population,))
-        conditions.append(has_attribute(profile_term("population"), served_by))
-    if query.cost in COSTS:
-        conditions.append(has_attribute(profile_term("cost"), COSTS[query.cost]))
-    if query.immigration:
-        accepted = tuple({query.immigration, "none_required"})
-        conditions.append(has_attribute(profile_term("immigration_eligibility"), accepted))
-    if query.capacity:
+    for name, term in PROFILE_FILTERS.items():
+        if name in values:
+            conditions.append(has_attribute(profile_term(term), name))
+    if "free_places" in values:
         capacity = _CAPACITY
         conditions.append(
-            sa.exists().where(capacity.c.service_id == service_id, capacity.c.available > 0)
+            sa.exists().where(
+                capacity.c.service_id == service_id, capacity.c.available > value("free_places")
+            )
         )
-    if query.text and query.text.strip():
-        pattern = _like(query.text.strip()[:200])
+    if "pattern" in values:
+        pattern = value("pattern")
         conditions.append(
             sa.or_(
                 sa.func.lower(s.c.name).like(pattern, escape="\\"),
@@ -208,35 +246,60 @@ def _national_condition(s: sa.Table):
     return sa.exists().where(_AREA.c.service_id == s.c.id, _is_national(_AREA))
 
 
-def _box(query: SearchQuery, loc: sa.Table) -> list:
-    """SQL: the location is inside the bounding box of the query's radius (indexed)."""
+def _box(query: SearchQuery) -> dict[str, float]:
+    """The bounding box of the query's radius, as the parameters of ``_points``."""
     dlat = query.radius_km / 111.0
     dlon = query.radius_km / (111.0 * max(0.01, math.cos(math.radians(query.latitude))))
-    return [
-        loc.c.latitude.between(query.latitude - dlat, query.latitude + dlat),
-        loc.c.longitude.between(query.longitude - dlon, query.longitude + dlon),
-    ]
+    return {
+        "south": query.latitude - dlat,
+        "north": query.latitude + dlat,
+        "west": query.longitude - dlon,
+        "east": query.longitude + dlon,
+    }
+
+
+@functools.lru_cache(maxsize=256)
+def _points(filters: frozenset[str], near: bool) -> sa.Select:
+    """The search points (``bot.directory.points``) of a term (parameter ``point_term``)
+    that pass ``filters`` (``_filter_values`` names), tested on the few rows of the
+    term's index range: inside a box (``_box``) with ``near``, else in a ``state`` with
+    their city. Built once per kind of query; the values are parameters."""
+    s, points = Service.__table__, SearchPoint.__table__
+    conditions = _conditions(dict.fromkeys(filters), s, points.c.service_id)
+    statement = (
+        sa.select(points.c.service_id, points.c.service_at_location_id, points.c.location_id)
+        .join(s, s.c.id == points.c.service_id)
+        .where(points.c.taxonomy_term_id == sa.bindparam("point_term"), *conditions)
+    )
+    if near:
+        return statement.add_columns(points.c.latitude, points.c.longitude).where(
+            points.c.latitude.between(sa.bindparam("south"), sa.bindparam("north")),
+            points.c.longitude.between(sa.bindparam("west"), sa.bindparam("east")),
+        )
+    return statement.add_columns(points.c.city).where(points.c.state == sa.bindparam("state"))
+
+
+def _read_points(session: Session, query: SearchQuery, near: bool, **place: Any) -> Any:
+    values = _filter_values(query, by_term=not indexed(query.term))
+    statement = _points(frozenset(values), near)
+    return session.execute(statement, {**values, "point_term": point_term(query.term), **place})
 
 
 def _local_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
     """The query's services at the locations within its radius (none confidential), then,
     with a state, confidential locations by city and services by service area; without
     coordinates, every matching service at every location, with no distance."""
-    s, sal, loc = Service.__table__, ServiceAtLocation.__table__, Location.__table__
-    statement = (
-        sa.select(s.c.id, sal.c.id, loc.c.id)
-        .select_from(loc.join(sal, sal.c.location_id == loc.c.id))
-        .join(s, s.c.id == sal.c.service_id)
-        .where(*_service_filters(query, s, sal.c.service_id))
-    )
     if not query.located:
+        s, sal = Service.__table__, ServiceAtLocation.__table__
+        statement = (
+            sa.select(s.c.id, sal.c.id, sal.c.location_id)
+            .join(sal, sal.c.service_id == s.c.id)
+            .where(*_service_filters(query, s, sal.c.service_id))
+        )
         return [_Candidate(*row) for row in session.execute(statement)]
-    located = statement.add_columns(loc.c.latitude, loc.c.longitude, _LOCATION_CONFIDENTIAL)
-    rows = session.execute(located.where(*_box(query, loc)))
     candidates = []
-    for service_id, sal_id, location_id, latitude, longitude, confidential in rows:
-        if confidential:
-            continue
+    rows = _read_points(session, query, True, **_box(query))
+    for service_id, sal_id, location_id, latitude, longitude in rows:
         distance = haversine_km(query.latitude, query.longitude, latitude, longitude)
         if distance <= query.radius_km:
             candidates.append(_Candidate(service_id, sal_id, location_id, distance))
@@ -246,40 +309,17 @@ def _local_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
     return candidates
 
 
-def _letter_cases(code: str) -> list[str]:
-    """Every spelling of a state code in upper or lower case ("TX", "Tx", "tX", "tx"): an
-    indexed ``IN`` equal to comparing in upper case."""
-    cases = [dict.fromkeys((c.upper(), c.lower())) for c in code]
-    return ["".join(letters) for letters in itertools.product(*cases)]
-
-
 def _confidential_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
-    """Confidential locations near the query's place, by city, county or state: no geometry.
-
-    Near a city, the state's city names are read first (an index scan) and matched in
-    Python; only the addresses in the matching cities are joined."""
-    s, sal, address = Service.__table__, ServiceAtLocation.__table__, Address.__table__
-    in_state = address.c.state_province.in_(_letter_cases(query.state or ""))
-    statement = (
-        sa.select(s.c.id, sal.c.id, sal.c.location_id)
-        .select_from(address.join(sal, sal.c.location_id == address.c.location_id))
-        .join(s, s.c.id == sal.c.service_id)
-        .where(
-            in_state,
-            _ADDRESS_CONFIDENTIAL,
-            *_service_filters(query, s, sal.c.service_id),
-        )
-    )
-    if query.areas:
-        names = session.execute(sa.select(address.c.city).where(in_state).distinct()).scalars()
-        # every name read is in the query's state (matched above, in any letter case)
-        cities = [c for c in names if matches_place(c, query.state, query.state, query.areas)]
-        rows = in_chunks(session, statement.where(address.c.city.in_(IDS)), cities)
-    else:  # a state-wide search: every city
-        rows = session.execute(statement)
+    """Confidential locations near the query's place, by city, county or state: no
+    geometry. Their search points carry only a state and a city, matched in Python."""
+    state = (query.state or "").upper()
     found: dict[tuple[str, str], _Candidate] = {}
-    for service_id, sal_id, location_id in rows:
-        found.setdefault((service_id, sal_id), _Candidate(service_id, sal_id, location_id))
+    near: dict[str | None, bool] = {}  # each city is matched once
+    for service_id, sal_id, location_id, city in _read_points(session, query, False, state=state):
+        if city not in near:
+            near[city] = matches_place(city, state, state, query.areas)
+        if near[city]:
+            found.setdefault((service_id, sal_id), _Candidate(service_id, sal_id, location_id))
     return list(found.values())
 
 
@@ -303,17 +343,31 @@ def _area_candidates(session: Session, query: SearchQuery, seen: set[str]) -> li
 
     The distinct area names are read first (an index scan) and matched in Python; only the
     services of the matching names are then filtered."""
-    s, area = Service.__table__, ServiceArea.__table__
-    names = session.execute(sa.select(area.c.name).distinct()).scalars()
+    names = session.execute(_AREA_NAMES).scalars()
     serving = [name for name in names if name and _serves(name, query)]
-    statement = (
-        sa.select(s.c.id)
-        .select_from(area.join(s, s.c.id == area.c.service_id))
-        .where(*_service_filters(query, s, area.c.service_id), sa.not_(_national_condition(s)))
-    )
-    rows = in_chunks(session, statement.where(area.c.name.in_(IDS)), serving)
+    values = _filter_values(query)
+    rows = in_chunks(session, _area_services(frozenset(values)), serving, **values)
     found = {service_id for (service_id,) in rows}
     return [_Candidate(service_id) for service_id in sorted(found - seen)]
+
+
+_AREA_NAMES = sa.select(ServiceArea.__table__.c.name).distinct()
+
+
+@functools.lru_cache(maxsize=256)
+def _area_services(filters: frozenset[str]) -> sa.Select:
+    """Services named by the areas ``IDS`` that pass ``filters`` and are not national
+    (built once per kind of query; the values are parameters)."""
+    s, area = Service.__table__, ServiceArea.__table__
+    return (
+        sa.select(s.c.id)
+        .select_from(area.join(s, s.c.id == area.c.service_id))
+        .where(
+            area.c.name.in_(IDS),
+            *_conditions(dict.fromkeys(filters), s, area.c.service_id),
+            sa.not_(_national_condition(s)),
+        )
+    )
 
 
 def _national_candidates(session: Session, query: SearchQuery) -> list[_Candidate]:
@@ -324,38 +378,31 @@ def _national_candidates(session: Session, query: SearchQuery) -> list[_Candidat
     return [_Candidate(sid, national=True) for sid in session.execute(statement).scalars()]
 
 
-# The address columns a location's time zone is read from when its schedule has none.
-ADDRESS_COLUMNS = ("location_id", "address_type", "postal_code", "state_province")
-SCHEDULE_LINKS = ("id", "service_id", "location_id", "service_at_location_id")
-
-
 def _openings(session: Session, candidates: list[_Candidate], now: dt.datetime) -> list[Opening]:
-    """Each candidate's hours (the service-at-location's, else the service's, else the
-    location's) and whether it is open at ``now`` in its time zone (the schedule's, else
-    the ZIP code's, else the state's): schedule rows and a few address columns only."""
-    table = Schedule.__table__
-    by_service = grouped(session, table, "service_id", {c.service_id for c in candidates})
-    by_sal = grouped(session, table, "service_at_location_id", {c.sal_id for c in candidates})
-    location_ids = {c.location_id for c in candidates}
-    by_location = grouped(session, table, "location_id", location_ids)
-    addresses = grouped(session, Address.__table__, "location_id", location_ids, ADDRESS_COLUMNS)
+    """Each candidate's hours and whether it is open at ``now`` in its time zone, from
+    the derived ``search_hours`` rows (``bot.directory.points``): one query."""
+    found = grouped_by(
+        session,
+        SearchHours.__table__,
+        {
+            "service_at_location_id": [c.sal_id for c in candidates],
+            "service_id": [c.service_id for c in candidates if not c.sal_id],
+        },
+        HOURS_COLUMNS,
+    )
+    by_sal, by_service = found.values()
     known: dict[tuple, Opening] = {}  # the same hours in the same zone are read once
     openings = []
     for candidate in candidates:
-        rows = (
-            by_sal.get(candidate.sal_id, [])
-            or by_service.get(candidate.service_id, [])
-            or by_location.get(candidate.location_id, [])
-        )
-        address = shown_address(addresses.get(candidate.location_id, []))
-        tz_name = next((r["timezone"] for r in rows if r["timezone"]), None)
-        tz = _timezone(tz_name) or _timezone(
-            timezone_for(address["postal_code"], address["state_province"]) if address else None
-        )
-        key = (tz, *(tuple(v for k, v in r.items() if k not in SCHEDULE_LINKS) for r in rows))
+        if candidate.sal_id:
+            rows = by_sal.get(candidate.sal_id, [])
+        else:
+            rows = by_service.get(candidate.service_id, [])
+            rows = [r for r in rows if r["service_at_location_id"] is None]
+        key = (rows[0]["timezone"], rows[0]["schedule"]) if rows else (None, "[]")
         if key not in known:
-            hours = _hours(rows)
-            known[key] = Opening(hours, is_open(hours, tz, now))
+            hours = unpack_hours(key[1])
+            known[key] = Opening(hours, is_open(hours, _timezone(key[0]), now))
         openings.append(known[key])
     return openings
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import shutil
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from bot.db.engine import session_scope
-from bot.db.migrate import upgrade
+from bot.db.engine import get_engine, session_scope
+from bot.db.migrate import downgrade, upgrade
+from bot.directory.confidential import confidential_ids
 from bot.directory.geocode import find_place, geocode_city, geocode_zip
 from bot.directory.hsds_io import dump_tables, import_directory
 from bot.directory.ranking import (
@@ -18,10 +22,12 @@ from bot.directory.ranking import (
     QUALIFIERS,
     STALE_AFTER_DAYS,
     fit_note,
+    load_facts,
 )
 from bot.directory.search import Hours, SearchQuery, is_open, search
 from bot.directory.taxonomy import PROFILE_TERMS
 from bot.directory.vocabulary import load_vocabulary
+from tests.search_sql import search_statements
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "directory"
@@ -32,6 +38,7 @@ TUESDAY_MORNING = dt.datetime(2026, 11, 24, 16, 30, tzinfo=UTC)
 TUESDAY_EVENING = dt.datetime(2026, 11, 25, 1, 30, tzinfo=UTC)  # 19:30 in Houston
 SUNDAY_3AM = dt.datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 SUNDAY_NOON_UTC = dt.datetime(2026, 11, 22, 12, 0, tzinfo=UTC)  # the sample's beds were counted
+DERIVED = ("search_point", "search_service", "search_hours")  # the search index's tables
 
 
 @pytest.fixture(scope="module")
@@ -435,3 +442,125 @@ def test_stale_is_measured_from_the_search_time(url: str) -> None:
     for result in found.results:
         old = (TUESDAY_MORNING.date() - result.assured_date).days > STALE_AFTER_DAYS
         assert result.stale == old
+
+
+# ---------------------------------------------------------------- the search index
+
+
+def _table(url: str, name: str) -> list[dict]:
+    with session_scope(url) as session:
+        statement = sa.select(sa.text("*")).select_from(sa.table(name))
+        return [dict(row._mapping) for row in session.execute(statement)]
+
+
+def test_confidential_search_points_carry_no_coordinates(url: str) -> None:
+    points = _table(url, "search_point")
+    with session_scope(url) as session:
+        hidden = confidential_ids(session, {p["location_id"] for p in points})
+    assert hidden  # the sample has confidential shelters
+    for point in points:
+        if point["location_id"] in hidden:
+            assert point["latitude"] is None and point["longitude"] is None, point
+            assert point["state"] and point["city"], point
+        else:
+            assert point["latitude"] is not None and point["state"] is None, point
+
+
+def test_the_search_index_follows_every_import(tmp_path: Path) -> None:
+    """Moving a location and recounting beds in a re-import changes what search finds:
+    the derived tables are rebuilt with the rows they come from."""
+    database = f"sqlite:///{tmp_path / 'haven.db'}"
+    upgrade(database)
+    import_directory(DATA / "sample", database)
+    before = run(database, **near_houston(need="legal_aid"))
+    moved = before.results[0]
+    assert moved.confidential is False and moved.service_at_location_id
+    package = tmp_path / "package"
+    shutil.copytree(DATA / "sample", package)
+    location_id = next(
+        row["location_id"]
+        for row in _csv(package / "service_at_locations.csv")
+        if row["id"] == moved.service_at_location_id
+    )
+    dallas = geocode_city("Dallas")
+    _edit_csv(package / "locations.csv", location_id,
+              latitude=str(dallas.latitude), longitude=str(dallas.longitude))  # fmt: skip
+    import_directory(package, database)
+    after = run(database, **near_houston(need="legal_aid"))
+    assert moved.service_id not in {r.service_id for r in after.results}
+    assert after.total < before.total  # (other services at the moved place went too)
+    in_dallas = run(database, **near("Dallas", need="legal_aid"))
+    assert moved.service_id in {r.service_id for r in in_dallas.results}
+
+
+def test_a_recount_in_a_reimport_changes_the_ranking(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'haven.db'}"
+    upgrade(database)
+    import_directory(DATA / "sample", database)
+    package = tmp_path / "package"
+    shutil.copytree(DATA / "sample", package)
+    counts = _csv(package / "service_capacities.csv")
+    counted = counts[0]["service_id"]
+    _edit_csv(package / "service_capacities.csv", counts[0]["id"], available="0")
+    import_directory(package, database)
+    with session_scope(database) as session:
+        facts = load_facts(session, [counted], SearchQuery(), SUNDAY_NOON_UTC)
+    assert facts[counted].full and facts[counted].capacity.available == 0
+
+
+def test_the_migration_fills_the_index_of_a_directory_imported_before_it(tmp_path: Path) -> None:
+    database = f"sqlite:///{tmp_path / 'haven.db'}"
+    upgrade(database)
+    import_directory(DATA / "national.json", database)
+    import_directory(DATA / "sample", database)
+    query = near_houston(need="emergency_shelter", open_now=True)
+    before = run(database, limit=50, **query)
+    counts = {name: len(_table(database, name)) for name in DERIVED}
+    downgrade(database, "0003_search_indexes")
+    upgrade(database)
+    assert {name: len(_table(database, name)) for name in DERIVED} == counts
+    assert run(database, limit=50, **query) == before and before.total
+
+
+def test_one_statement_serves_every_value_of_its_filters(url: str) -> None:
+    """A search statement is built once per set of filters and reused with other values:
+    each search still gets its own values."""
+    for language in ("vi", "es", "vi", "zh"):
+        found = run(url, **near_houston(need="food", language=language))
+        assert all(language in r.languages for r in found.results), language
+    for population, refused in (("boys", "men"), ("men", "boys"), ("boys", "men")):
+        found = run(url, **near_houston(need="emergency_shelter", population=population))
+        assert found.results and all(refused not in r.populations for r in found.results)
+
+
+def test_sqlite_reads_the_box_and_the_state_from_the_search_point_indexes(url: str) -> None:
+    """The same plan as on PostgreSQL (test_directory_postgres.py): each candidate read
+    from its search point index, the other filters through the attribute index."""
+    query = SearchQuery(**near_houston(need="legal_aid", cost="free"))
+    markers = {"search_point.latitude BETWEEN": "ix_search_point_box",
+               "search_point.state =": "ix_search_point_state"}  # fmt: skip
+    plans = {}
+    with get_engine(url).connect() as connection:
+        for statement, parameters in search_statements(url, query):
+            for marker in markers:
+                if marker in statement:
+                    rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+                    plans[marker] = " | ".join(row[3] for row in rows)
+    assert set(plans) == set(markers)
+    for marker, index in markers.items():
+        assert f"INDEX {index}" in plans[marker], plans[marker]
+        assert "ix_attribute_term_entity_link_value" in plans[marker], plans[marker]
+
+
+def _csv(path: Path) -> list[dict]:
+    with path.open(newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _edit_csv(path: Path, row_id: str, **values: str) -> None:
+    rows = _csv(path)
+    assert any(row["id"] == row_id for row in rows)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**row, **values} if row["id"] == row_id else row for row in rows)
