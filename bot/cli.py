@@ -244,5 +244,25 @@ def directory_export(destination, include_confidential: bool) -> None:
         click.echo("Confidential addresses included: keep these files private.")
 
 
+@main.group()
+def telegram() -> None:
+    """The Telegram channel (TELEGRAM_TOKEN; docs/channels.md)."""
+
+
+@telegram.command("setup")
+def telegram_setup() -> None:
+    """Register the command menu in each language and the webhook with its secret
+    (TELEGRAM_WEBHOOK_URL), or remove the webhook for polling."""
+    import asyncio
+
+    from bot.channels.telegram import set_up
+
+    settings = get_settings()
+    if not settings.telegram_token:
+        raise click.UsageError("Set TELEGRAM_TOKEN (from BotFather) first.")
+    for line in asyncio.run(set_up()):
+        click.echo(f"Telegram: {line}")
+
+
 if __name__ == "__main__":
     main()

@@ -56,6 +56,24 @@ class Settings:
     rasa_token_env: str
     actions_secret_env: str
     log_secret_env: str
+    telegram_token: str = ""  # TELEGRAM_TOKEN from BotFather: the Telegram channel is on
+    telegram_api_url: str = "https://api.telegram.org/bot"  # the token is appended
+    telegram_webhook_url: str = ""  # public HTTPS URL of the webhook: webhook mode, else polling
+    telegram_secret_env: str = ""
+
+    @property
+    def telegram_mode(self) -> str | None:
+        """None (no token), "webhook" (a public URL is set) or "polling"."""
+        if not self.telegram_token:
+            return None
+        return "webhook" if self.telegram_webhook_url else "polling"
+
+    @property
+    def telegram_secret(self) -> str:
+        """What Telegram must send in ``X-Telegram-Bot-Api-Secret-Token`` with every webhook
+        call: TELEGRAM_WEBHOOK_SECRET, else one generated into var/ once (Telegram allows
+        1-256 characters of A-Z, a-z, 0-9, _ and -)."""
+        return self.telegram_secret_env or _read_or_create_secret(self.var_dir / "telegram-secret")
 
     @property
     def rasa_url(self) -> str:
@@ -139,4 +157,8 @@ def get_settings() -> Settings:
         rasa_token_env=_env("HAVEN_RASA_TOKEN", ""),
         actions_secret_env=_env("HAVEN_ACTIONS_SECRET", ""),
         log_secret_env=_env("HAVEN_LOG_SECRET", ""),
+        telegram_token=_env("TELEGRAM_TOKEN", ""),
+        telegram_api_url=_env("TELEGRAM_API_URL", "https://api.telegram.org/bot"),
+        telegram_webhook_url=_env("TELEGRAM_WEBHOOK_URL", ""),
+        telegram_secret_env=_env("TELEGRAM_WEBHOOK_SECRET", ""),
     )

@@ -82,9 +82,22 @@ def seed_expired_conversation(var_dir: Path) -> None:
     store.engine.dispose()
 
 
+TELEGRAM_SECRET = "telegram-webhook-secret-for-tests_0123"
+
+
 @pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
-    """Start the real three processes once per test session; Ctrl-C must stop all three."""
+def fake_telegram():
+    """A fake Telegram Bot API server on 127.0.0.1 (tests/fake_telegram.py) for the stack."""
+    from tests.fake_telegram import FakeTelegramServer
+
+    with FakeTelegramServer() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, fake_telegram) -> Iterator[RunningStack]:
+    """Start the real three processes once per test session; Ctrl-C must stop all three.
+    Telegram is on in webhook mode, against the fake Bot API server."""
     var_dir = tmp_path_factory.mktemp("haven-var")
     ports = {
         "HAVEN_RASA_PORT": free_port(),
@@ -97,6 +110,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         "HAVEN_VAR_DIR": str(var_dir),
         "HAVEN_RASA_TOKEN": TEST_TOKEN,
         "HAVEN_RETENTION_DAYS": "30",
+        "TELEGRAM_TOKEN": fake_telegram.token,
+        "TELEGRAM_API_URL": fake_telegram.base_url,
+        "TELEGRAM_WEBHOOK_URL": "https://haven.example/webhooks/telegram/webhook",
+        "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
         # Asking for debug logs must not make any process log what users write.
         "LOG_LEVEL": "DEBUG",
         "HAVEN_LOG_LEVEL": "DEBUG",

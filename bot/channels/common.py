@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
-from sanic.request import Request
+from sanic import Sanic
 
 from bot.channels.payloads import allowed_payloads
 from bot.db.tracker_store import watching_deletions
@@ -83,13 +83,14 @@ class HavenInputChannel(InputChannel):
     async def handle_user_text(
         self,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
-        request: Request,
+        app: Sanic,
         raw_text: Any,
         output_channel: OutputChannel,
         sender: str,
         metadata: dict[str, Any],
     ) -> Handled:
-        """Sanitize ``raw_text`` and hand it to Rasa; translate failures into notes."""
+        """Sanitize ``raw_text`` and hand it to Rasa; translate failures into notes. ``app``
+        is the Rasa server's Sanic app (where the agent is: notes need the language)."""
         settings = get_settings()
         clean = sanitize_text(raw_text, allowed_payloads(), settings.max_message_chars)
         message = UserMessage(
@@ -107,20 +108,20 @@ class HavenInputChannel(InputChannel):
             return Handled(clean, replies_stand=False, failed=True)
         if failed_deletions:
             logger.error("Deletion failed for conversation %s", pseudonym(sender))
-            note = await self.note(request, sender, DELETION_FAILED_NOTE)
+            note = await self.note(app, sender, DELETION_FAILED_NOTE)
             return Handled(clean, notes=(note,), replies_stand=False)
         if clean.truncated:
             note = await self.note(
-                request, sender, TOO_LONG_NOTE, max_message_chars=settings.max_message_chars
+                app, sender, TOO_LONG_NOTE, max_message_chars=settings.max_message_chars
             )
             return Handled(clean, notes=(note,))
         return Handled(clean)
 
-    async def note(self, request: Request, sender: str, message: str, **values: Any) -> str:
+    async def note(self, app: Sanic, sender: str, message: str, **values: Any) -> str:
         """A channel note in the conversation's language (read after Rasa replied)."""
         settings = get_settings()
         language = settings.default_language
-        agent = getattr(request.app.ctx, "agent", None)
+        agent = getattr(app.ctx, "agent", None)
         if agent is not None and agent.tracker_store is not None:
             tracker = await agent.tracker_store.retrieve(sender)
             if tracker is not None and tracker.get_slot("language"):

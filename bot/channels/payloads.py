@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from bot.channels.commands import COMMAND_PAYLOADS
 from bot.directory.payloads import directory_payloads
 from bot.directory.vocabulary import load_vocabulary
 from bot.knowledge.entries import knowledge_payloads
@@ -15,12 +16,13 @@ from bot.settings import get_settings
 @lru_cache(maxsize=1)
 def allowed_payloads() -> frozenset[str]:
     """Domain buttons, the knowledge actions' buttons (topics, "more", "sources"), the
-    road map's answer buttons and the directory search's buttons, in canonical spelling."""
+    road map's answer buttons, the directory search's buttons and the chat commands'
+    payloads, in canonical spelling."""
     root = get_settings().project_root
     knowledge = knowledge_payloads(root / "data" / "knowledge")
     directory = directory_payloads(load_vocabulary())
     return button_payloads(root / "domain.yml") | canonical(
-        knowledge | roadmap_payloads() | directory
+        knowledge | roadmap_payloads() | directory | COMMAND_PAYLOADS
     )
 
 

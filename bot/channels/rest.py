@@ -85,7 +85,7 @@ class HavenRestInput(HavenInputChannel):
             sender, raw_message, metadata = parsed
             collector = CollectingOutputChannel()
             handled = await self.handle_user_text(
-                on_new_message, request, raw_message, collector, sender, metadata
+                on_new_message, request.app, raw_message, collector, sender, metadata
             )
             if handled.failed:
                 return response.json({"error": "Haven could not process this message."}, status=500)
