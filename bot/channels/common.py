@@ -117,14 +117,19 @@ class HavenInputChannel(InputChannel):
             return Handled(clean, notes=(note,))
         return Handled(clean)
 
-    async def note(self, app: Sanic, sender: str, message: str, **values: Any) -> str:
-        """A channel note in the conversation's language (read after Rasa replied)."""
-        settings = get_settings()
-        language = settings.default_language
+    @staticmethod
+    async def conversation_language(app: Sanic, sender: str) -> str:
+        """The conversation's language (its slot), else the default."""
+        language = get_settings().default_language
         agent = getattr(app.ctx, "agent", None)
         if agent is not None and agent.tracker_store is not None:
             tracker = await agent.tracker_store.retrieve(sender)
             if tracker is not None and tracker.get_slot("language"):
                 language = tracker.get_slot("language")
-        text = load_catalogs(settings.locales_dir).translate(message, language)
+        return language
+
+    async def note(self, app: Sanic, sender: str, message: str, **values: Any) -> str:
+        """A channel note in the conversation's language (read after Rasa replied)."""
+        language = await self.conversation_language(app, sender)
+        text = load_catalogs(get_settings().locales_dir).translate(message, language)
         return text.format(**values)

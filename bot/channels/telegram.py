@@ -45,14 +45,23 @@ from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, U
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+    Update,
+)
 from telegram.error import Forbidden, NetworkError, RetryAfter, TelegramError
 from telegram.request import HTTPXRequest
 
 from bot.channels.commands import COMMANDS, QUICK_EXIT_PAYLOAD, command_of
 from bot.channels.common import HavenInputChannel, client_metadata
 from bot.channels.payloads import allowed_payloads
-from bot.i18n.catalogs import N_
+from bot.directory.geocode import nearest_zip
+from bot.directory.payloads import skip_place_payload
+from bot.i18n.catalogs import N_, load_catalogs
 from bot.safety.log_ids import pseudonym
 from bot.settings import get_settings
 
@@ -69,6 +78,7 @@ POLL_TIMEOUT_SECONDS = 25  # long polling: getUpdates waits this long for news
 SEEN_UPDATES = 4096  # how many recent update ids are remembered (duplicates are dropped)
 DELETABLE_SECONDS = 48 * 3600  # Telegram lets a bot delete messages this young
 KEPT_MESSAGE_IDS = 400  # per chat, for the quick exit
+SKIP_PLACE = skip_place_payload()  # offered with every "where?": such a reply asks for a place
 
 
 # ---------------------------------------------------------------- pure helpers
@@ -215,6 +225,14 @@ class TelegramOutput(OutputChannel):
         await self.telegram.deliver(recipient_id, [message])
 
 
+@dataclass(frozen=True)
+class LocationOffer:
+    """The "Share my location" keyboard, in the conversation's language."""
+
+    text: str
+    button: str
+
+
 class TelegramClient:
     """The ``Bot``, created in the server's event loop on first use, and what the channel
     remembers between updates (update ids seen, message ids for the quick exit)."""
@@ -235,8 +253,15 @@ class TelegramClient:
             )
         return self._bot
 
-    async def deliver(self, chat_id: str, messages: Iterable[dict[str, Any]]) -> None:
-        """Send Rasa's reply dicts (text and buttons) to a chat, in order."""
+    async def deliver(
+        self,
+        chat_id: str,
+        messages: Iterable[dict[str, Any]],
+        location_offer: LocationOffer | None = None,
+    ) -> None:
+        """Send Rasa's reply dicts (text and buttons) to a chat, in order. With a
+        ``location_offer``, a reply that asks for a place ("where?", which offers to skip
+        it) is followed by a "Share my location" keyboard button."""
         bot = await self.bot()
         for message in messages:
             text = str(message.get("text") or "")
@@ -249,6 +274,21 @@ class TelegramClient:
                 sent = await with_retries(
                     lambda part=part, markup=markup: bot.send_message(
                         chat_id=int(chat_id), text=part, reply_markup=markup
+                    ),
+                    chat_id,
+                )
+                self.messages.add(chat_id, getattr(sent, "message_id", None))
+            asks_place = any(b.get("payload") == SKIP_PLACE for b in buttons)
+            if location_offer is not None and asks_place:
+                sent = await with_retries(
+                    lambda: bot.send_message(
+                        chat_id=int(chat_id),
+                        text=location_offer.text,
+                        reply_markup=ReplyKeyboardMarkup(
+                            [[KeyboardButton(location_offer.button, request_location=True)]],
+                            one_time_keyboard=True,
+                            resize_keyboard=True,
+                        ),
                     ),
                     chat_id,
                 )
@@ -290,6 +330,7 @@ class Incoming:
     message_id: int | None = None
     callback_query_id: str | None = None
     quick_exit: bool = False
+    unplaced_location: bool = False  # a shared location with no US ZIP code near it
 
 
 def read_update(update: Update, known_payloads: Iterable[str]) -> Incoming | None:
@@ -311,6 +352,10 @@ def read_update(update: Update, known_payloads: Iterable[str]) -> Incoming | Non
     chat_id = str(message.chat.id)
     user = message.from_user
     metadata = client_metadata({"language": getattr(user, "language_code", None)})
+    if message.location is not None:  # searched from its ZIP code; the point is not kept
+        code = nearest_zip(message.location.latitude, message.location.longitude)
+        return Incoming(chat_id, code or "", metadata, message.message_id,
+                        unplaced_location=code is None)  # fmt: skip
     text = message.text or message.caption or ""
     command = command_of(text)
     if command is not None:
@@ -338,6 +383,16 @@ class HavenTelegramInput(HavenInputChannel):
     def from_credentials(cls, credentials: dict[str, Any] | None) -> HavenTelegramInput:
         return cls()  # everything comes from the environment (bot.settings)
 
+    @staticmethod
+    def translate(text: str, language: str) -> str:
+        return load_catalogs(get_settings().locales_dir).translate(text, language)
+
+    def location_offer(self, language: str) -> LocationOffer:
+        return LocationOffer(
+            self.translate(SHARE_LOCATION_TEXT, language),
+            self.translate(SHARE_LOCATION_BUTTON, language),
+        )
+
     def get_output_channel(self) -> OutputChannel:
         return TelegramOutput(self.telegram)
 
@@ -361,6 +416,9 @@ class HavenTelegramInput(HavenInputChannel):
             await self.telegram.answer_callback(incoming.callback_query_id, chat)
         if not incoming.text and incoming.callback_query_id:
             return  # a button Haven never issued (or from an old version): ignored
+        if incoming.unplaced_location:
+            await self.telegram.deliver(chat, [{"text": await self.note(app, chat, NO_ZIP_NEAR)}])
+            return
         collector = CollectingOutputChannel()
         handled = await self.handle_user_text(
             on_new_message, app, incoming.text, collector, chat, incoming.metadata
@@ -373,8 +431,9 @@ class HavenTelegramInput(HavenInputChannel):
             replies += list(collector.messages)
         if handled.failed:
             replies = [{"text": await self.note(app, chat, FAILED_TEXT)}]
+        language = await self.conversation_language(app, chat)
         try:
-            await self.telegram.deliver(chat, replies)
+            await self.telegram.deliver(chat, replies, self.location_offer(language))
         except TelegramError as error:
             logger.error("Reply not delivered (chat %s): %s", pseudonym(chat),
                          type(error).__name__)  # fmt: skip
@@ -463,6 +522,13 @@ class HavenTelegramInput(HavenInputChannel):
                     logger.exception("Telegram update %s failed", update.update_id)
 
 
+SHARE_LOCATION_TEXT = N_(
+    "Or share your location: I will search near the closest ZIP code and not keep the exact point."
+)
+SHARE_LOCATION_BUTTON = N_("Share my location")
+NO_ZIP_NEAR = N_(
+    "I could not find a US ZIP code near that location. Please type your city or ZIP code."
+)
 FAILED_TEXT = N_("Sorry, something went wrong on my side. Please try again in a moment.")
 
 

@@ -9,6 +9,7 @@ the state where it has the most ZIP codes unless the text names the state.
 from __future__ import annotations
 
 import functools
+import math
 import re
 import statistics
 from collections import Counter, defaultdict
@@ -191,6 +192,30 @@ def geocode_zip(code: str) -> Place | None:
         timezone=record["timezone"] or None,
         areas=(fold(record["city"]), *county),
     )
+
+
+SHARED_LOCATION_MAX_KM = 25.0  # farther from every ZIP code: not a place Haven can search
+
+
+def nearest_zip(latitude: float, longitude: float) -> str | None:
+    """The ZIP code whose centre is nearest to a shared location (offline), or None when
+    none is within ``SHARED_LOCATION_MAX_KM`` (outside the United States). A chat channel
+    searches from it instead of keeping the exact coordinates."""
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    squeeze = math.cos(math.radians(latitude)) ** 2
+    best, best_distance = None, float("inf")
+    for code, record in _index().zips.items():
+        if record["zip_code_type"] != "STANDARD":  # PO boxes share a post office's centre
+            continue
+        dlat = float(record["lat"]) - latitude
+        dlon = float(record["long"]) - longitude
+        distance = dlat * dlat + squeeze * dlon * dlon  # squared degrees of latitude
+        if distance < best_distance:
+            best, best_distance = code, distance
+    if best is None or math.sqrt(best_distance) * 111.2 > SHARED_LOCATION_MAX_KM:
+        return None
+    return best
 
 
 def geocode_city(name: str, state: str | None = None) -> Place | None:

@@ -20,7 +20,7 @@ import pytest
 from bot.rasa_api import signed_token
 from tests.conftest import TELEGRAM_SECRET, RunningStack
 from tests.fake_telegram import FakeTelegram
-from tests.integration.chat import stored_events
+from tests.integration.chat import stored_events, tracker
 
 pytestmark = pytest.mark.integration
 _update_ids = itertools.count(random.randint(10_000, 99_999) * 1000)
@@ -213,3 +213,38 @@ def test_a_message_outside_the_users_turn_reaches_the_chat(
         assert reply.status == 200
     texts = sent_texts(fake_telegram, chat)
     assert len(texts) == before + 1 and "what I can help with" in texts[-1]
+
+
+def location_update(chat: int, latitude: float, longitude: float) -> dict:
+    update = message_update(chat, "")
+    del update["message"]["text"]
+    update["message"]["location"] = {"latitude": latitude, "longitude": longitude}
+    return update
+
+
+def test_where_offers_to_share_a_location_and_a_shared_location_searches_near_it(
+    stack: RunningStack, fake_telegram: FakeTelegram
+) -> None:
+    chat = new_chat()
+    post_update(stack, message_update(chat, "i need food"))
+    calls = fake_telegram.calls_of("sendMessage", chat)
+    asking = [c for c in calls if "where should I look" in c.params["text"]]
+    assert asking, [c.params["text"] for c in calls]
+    offer = calls[-1].params
+    [[button]] = offer["reply_markup"]["keyboard"]
+    assert button["request_location"] is True and offer["reply_markup"]["one_time_keyboard"]
+    before = len(calls)
+    post_update(stack, location_update(chat, 29.7604, -95.3698))  # downtown Houston
+    results = " ".join(sent_texts(fake_telegram, chat)[before:])
+    assert "(Houston, TX)" in results and "(sample)" in results
+    assert "29.76" not in results and "95.36" not in results
+    # The exact point is not stored, only the ZIP code the search used.
+    events = json.dumps(tracker(stack.rasa_url, stack.token, str(chat)))
+    assert "29.7604" not in events and "-95.3698" not in events
+
+
+def test_a_location_outside_the_country_asks_for_a_city(stack, fake_telegram) -> None:
+    chat = new_chat()
+    post_update(stack, location_update(chat, 48.8566, 2.3522))  # Paris
+    assert "type your city or ZIP code" in " ".join(sent_texts(fake_telegram, chat))
+    assert stored_events(stack.tracker_db, str(chat)) == 0
