@@ -12,6 +12,7 @@ import time
 import urllib.request
 import warnings
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,11 +95,10 @@ def fake_telegram():
         yield fake
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory, fake_telegram) -> Iterator[RunningStack]:
-    """Start the real three processes once per test session; Ctrl-C must stop all three.
-    Telegram is on in webhook mode, against the fake Bot API server."""
-    var_dir = tmp_path_factory.mktemp("haven-var")
+@contextmanager
+def running_stack(var_dir: Path, extra_env: dict[str, str]) -> Iterator[RunningStack]:
+    """`haven run` on free ports with its own var/ directory, until the block ends; then
+    Ctrl-C, as a user would press it: all three processes must stop and free their ports."""
     ports = {
         "HAVEN_RASA_PORT": free_port(),
         "HAVEN_ACTIONS_PORT": free_port(),
@@ -110,15 +110,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_telegram) -> Iterator[R
         "HAVEN_VAR_DIR": str(var_dir),
         "HAVEN_RASA_TOKEN": TEST_TOKEN,
         "HAVEN_RETENTION_DAYS": "30",
-        "TELEGRAM_TOKEN": fake_telegram.token,
-        "TELEGRAM_API_URL": fake_telegram.base_url,
-        "TELEGRAM_WEBHOOK_URL": "https://haven.example/webhooks/telegram/webhook",
-        "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
         # Asking for debug logs must not make any process log what users write.
         "LOG_LEVEL": "DEBUG",
         "HAVEN_LOG_LEVEL": "DEBUG",
+        **extra_env,
     }
-    seed_expired_conversation(var_dir)
     log_path = var_dir / "stack.log"
     log = log_path.open("w")
     process = subprocess.Popen(
@@ -149,7 +145,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_telegram) -> Iterator[R
         print(log_path.read_text()[-5000:])
         raise
     yield running
-    # Ctrl-C, as a user would press it: all three processes must stop and free their ports.
     os.killpg(process.pid, signal.SIGINT)
     try:
         code = process.wait(timeout=60)
@@ -159,3 +154,19 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_telegram) -> Iterator[R
     for port in ports.values():
         with socket.socket() as sock:
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open after Ctrl-C"
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory, fake_telegram) -> Iterator[RunningStack]:
+    """Start the real three processes once per test session; Ctrl-C must stop all three.
+    Telegram is on in webhook mode, against the fake Bot API server."""
+    var_dir = tmp_path_factory.mktemp("haven-var")
+    seed_expired_conversation(var_dir)
+    telegram = {
+        "TELEGRAM_TOKEN": fake_telegram.token,
+        "TELEGRAM_API_URL": fake_telegram.base_url,
+        "TELEGRAM_WEBHOOK_URL": "https://haven.example/webhooks/telegram/webhook",
+        "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
+    }
+    with running_stack(var_dir, telegram) as running:
+        yield running

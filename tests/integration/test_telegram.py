@@ -248,3 +248,24 @@ def test_a_location_outside_the_country_asks_for_a_city(stack, fake_telegram) ->
     post_update(stack, location_update(chat, 48.8566, 2.3522))  # Paris
     assert "type your city or ZIP code" in " ".join(sent_texts(fake_telegram, chat))
     assert stored_events(stack.tracker_db, str(chat)) == 0
+
+
+def test_polling_mode_converses_end_to_end(tmp_path_factory) -> None:
+    """`haven run` with only TELEGRAM_TOKEN (and the fake server's URL): no webhook, the
+    Rasa server polls getUpdates itself and answers through sendMessage."""
+    from tests.conftest import running_stack
+    from tests.fake_telegram import FakeTelegramServer
+
+    with FakeTelegramServer() as fake:
+        polling = {"TELEGRAM_TOKEN": fake.token, "TELEGRAM_API_URL": fake.base_url}
+        with running_stack(tmp_path_factory.mktemp("haven-polling"), polling) as running:
+            status, _ = post_update(running, message_update(1, "hello"))
+            assert status == 404  # no webhook in polling mode
+            chat = new_chat()
+            fake.queue_update(message_update(chat, "/start", language="es"))
+            fake.wait_for("sendMessage", chat)
+            fake.queue_update(message_update(chat, "he is outside my door with a bat"))
+            replies = fake.wait_for("sendMessage", chat, count=2)
+        assert fake.calls_of("deleteWebhook")
+        assert "no soy la policía" in replies[0].params["text"].lower()
+        assert any("911" in c.params["text"] for c in fake.calls_of("sendMessage", chat)[1:])
