@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install run train test test-unit lint format catalogs bench bench-directory bench-nlu bench-crisis tune-danger lock clean
+.PHONY: help install run train test test-unit lint format catalogs bench bench-directory bench-nlu bench-crisis tune-danger browser lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -45,9 +45,20 @@ format: install  ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install lint  ## Lint, train if needed, then every test (unit, validation, e2e, integration)
+test: install browser lint  ## Lint, train if needed, then every test (unit, validation, e2e, integration, browser)
 	$(HAVEN) train
 	$(VENV)/bin/pytest
+
+browser:  ## Headless Chromium for the web chat's tests (installed from Debian when root and missing)
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing chromium and chromium-driver (Debian packages) for the browser tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q chromium chromium-driver >/dev/null \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	else \
+	  echo "chromium and chromedriver are missing: the web chat's browser tests will be skipped (see README)"; \
+	fi
 
 test-unit: install  ## Only the fast tests (no trained model needed)
 	$(VENV)/bin/pytest -m "not integration"

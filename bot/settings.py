@@ -80,6 +80,16 @@ class Settings:
         return f"http://{self.bind_host}:{self.rasa_port}"
 
     @property
+    def rasa_internal_url(self) -> str:
+        """Where the web process reaches the Rasa server (the web chat's messages)."""
+        return _env("HAVEN_RASA_URL", f"http://127.0.0.1:{self.rasa_port}")
+
+    @property
+    def quick_exit_url(self) -> str:
+        """The neutral page the web chat's quick exit replaces itself with."""
+        return _env("HAVEN_QUICK_EXIT_URL", "https://www.google.com/search?q=weather")
+
+    @property
     def action_endpoint_url(self) -> str:
         return _env("HAVEN_ACTION_ENDPOINT_URL", f"http://127.0.0.1:{self.actions_port}/webhook")
 

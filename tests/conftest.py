@@ -84,6 +84,7 @@ def seed_expired_conversation(var_dir: Path) -> None:
 
 
 TELEGRAM_SECRET = "telegram-webhook-secret-for-tests_0123"
+QUICK_EXIT_URL = "about:blank"
 
 
 @pytest.fixture(scope="session")
@@ -168,5 +169,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_telegram) -> Iterator[R
         "TELEGRAM_WEBHOOK_URL": "https://haven.example/webhooks/telegram/webhook",
         "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
     }
-    with running_stack(var_dir, telegram) as running:
+    web = {"HAVEN_QUICK_EXIT_URL": QUICK_EXIT_URL}  # no network here: a page that needs none
+    with running_stack(var_dir, {**telegram, **web}) as running:
         yield running

@@ -1,4 +1,5 @@
-"""The web process's Sanic application: ``/healthz`` and the HSDS read API (``/api/``)."""
+"""The web process's Sanic application: ``/healthz``, the HSDS read API (``/api/``) and the
+web chat (``/``, ``/static/``, ``/chat/``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from sanic.response import HTTPResponse
 
 from bot import __version__
 from bot.web.api import api
+from bot.web.chat import chat
 
 
 def create_app(name: str = "haven_web") -> Sanic:
@@ -15,6 +17,7 @@ def create_app(name: str = "haven_web") -> Sanic:
     (docs/safety-and-privacy.md)."""
     app = Sanic(name)
     app.blueprint(api)
+    app.blueprint(chat)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:
