@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install run train test test-unit lint format catalogs bench bench-directory bench-nlu bench-crisis tune-danger browser lock clean
+.PHONY: help install run train test test-unit lint format catalogs bench bench-channels bench-directory bench-nlu bench-crisis tune-danger browser lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -72,7 +72,12 @@ catalogs: install  ## Extract strings to locales/haven.pot, update and compile e
 bench: install  ## Chat throughput/latency vs bare `rasa init`; directory import and search speed
 	$(HAVEN) train
 	$(PY) -m scripts.bench
+	$(PY) -m scripts.bench_channels
 	$(PY) -m scripts.bench_directory
+
+bench-channels: install  ## Per-message latency through the web chat and Telegram next to REST
+	$(HAVEN) train
+	$(PY) -m scripts.bench_channels
 
 bench-directory: install  ## Import throughput and search p50/p95 on a generated directory (SERVICES=10000)
 	$(PY) -m scripts.bench_directory --services $(or $(SERVICES),10000)

@@ -11,6 +11,9 @@ a user sees:
    schema itself before checking the action server's answer: about 15 % of the process's
    time. Replaced by a validator compiled once; same errors, same message.
 
+And one privacy rule: every response of the Rasa server, its own HTTP API included (not
+only Haven's channels), is marked ``Cache-Control: no-store`` (``_no_store_app``).
+
 ``apply()`` patches only the Rasa version these were measured on and is idempotent.
 """
 
@@ -21,6 +24,7 @@ import logging
 from typing import Any
 
 import rasa
+import rasa.server
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.core.events import Event
 from rasa.shared.utils.common import all_subclasses
@@ -64,6 +68,20 @@ def _validate_action_result(self: RemoteAction, result: dict[str, Any]) -> bool:
     return True
 
 
+_original_create_app = rasa.server.create_app
+
+
+def _no_store_app(*args: Any, **kwargs: Any) -> Any:
+    """``rasa.server.create_app`` plus a response middleware: nothing is cached."""
+    app = _original_create_app(*args, **kwargs)
+
+    @app.middleware("response")
+    async def no_store(request: Any, response: Any) -> None:
+        response.headers["Cache-Control"] = "no-store"
+
+    return app
+
+
 def apply() -> bool:
     """Install the fixes; False (and a warning) on any other Rasa version."""
     if rasa.__version__ != PATCHED_RASA_VERSION:
@@ -75,4 +93,5 @@ def apply() -> bool:
         return False
     Event.resolve_by_type = staticmethod(_resolve_by_type)
     RemoteAction._validate_action_result = _validate_action_result  # noqa: SLF001
+    rasa.server.create_app = _no_store_app
     return True

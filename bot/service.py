@@ -40,6 +40,10 @@ def create_service(secret: str) -> Sanic:
             return response.json({"error": "not authorised"}, status=401)
         return None
 
+    @app.middleware("response")
+    async def no_store(request: Request, resp: HTTPResponse) -> None:
+        resp.headers["Cache-Control"] = "no-store"  # like every response of every process
+
     return app
 
 

@@ -396,16 +396,24 @@ class HavenTelegramInput(HavenInputChannel):
     def get_output_channel(self) -> OutputChannel:
         return TelegramOutput(self.telegram)
 
+    async def parse(self, data: Any) -> Update | None:
+        """The update in a webhook body; None when it is not one (never logged: it may
+        hold what someone wrote)."""
+        if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+            return None
+        try:
+            return Update.de_json(data, await self.telegram.bot())
+        except Exception:  # noqa: BLE001 - de_json raises KeyError, TypeError, ValueError…
+            return None
+
     async def handle_update(
         self,
         on_new_message: Callable[[UserMessage], Awaitable[Any]],
         app: Sanic,
-        data: dict[str, Any],
+        update: Update,
     ) -> None:
         """One update, from the webhook or from polling: to Haven, and the replies back."""
-        bot = await self.telegram.bot()
-        update = Update.de_json(data, bot)
-        if update is None or not self.telegram.seen.first_time(update.update_id):
+        if not self.telegram.seen.first_time(update.update_id):
             return
         incoming = read_update(update, allowed_payloads())
         if incoming is None:
@@ -457,15 +465,15 @@ class HavenTelegramInput(HavenInputChannel):
             if not secret_matches(request.headers.get(SECRET_HEADER), settings.telegram_secret):
                 return response.json({"error": "Forbidden."}, status=403)
             try:
-                data = json.loads(request.body or b"")
+                update = await self.parse(json.loads(request.body or b""))
             except (ValueError, UnicodeDecodeError):
-                return response.json({"error": "The body must be a Telegram update."}, status=400)
-            if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+                update = None
+            if update is None:
                 return response.json({"error": "The body must be a Telegram update."}, status=400)
             try:
-                await self.handle_update(on_new_message, request.app, data)
+                await self.handle_update(on_new_message, request.app, update)
             except Exception:  # noqa: BLE001 - Telegram retries non-200 answers forever
-                logger.exception("Telegram update %s failed", data.get("update_id"))
+                logger.exception("Telegram update %s failed", update.update_id)
             return response.json({"ok": True})
 
         @telegram.listener("after_server_start")
@@ -515,7 +523,7 @@ class HavenTelegramInput(HavenInputChannel):
             for update in updates:
                 offset = max(offset, update.update_id + 1)
                 try:
-                    await self.handle_update(on_new_message, app, update.to_dict())
+                    await self.handle_update(on_new_message, app, update)
                 except asyncio.CancelledError:
                     raise
                 except Exception:  # noqa: BLE001 - one bad update must not stop polling

@@ -153,6 +153,17 @@ def test_rest_replies_are_marked_no_store(stack: RunningStack) -> None:
         assert reply.headers["Cache-Control"] == "no-store"
 
 
+@pytest.mark.parametrize(
+    ("server", "path"),
+    [("rasa", "/"), ("rasa", "/version"), ("rasa", "/webhooks/telegram/"),
+     ("actions", "/health"), ("web", "/healthz"), ("web", "/api/services")],
+)  # fmt: skip
+def test_every_process_marks_every_response_no_store(stack: RunningStack, server, path) -> None:
+    base = {"rasa": stack.rasa_url, "actions": stack.actions_url, "web": stack.web_url}[server]
+    with urllib.request.urlopen(base + path, timeout=60) as reply:
+        assert reply.headers["Cache-Control"] == "no-store", (server, path)
+
+
 def test_servers_keep_idle_connections_longer_than_clients_do(stack: RunningStack) -> None:
     """A client or proxy that reuses a connection after a few idle seconds must find it open
     (Sanic's default closes it after 5 s, which loses requests written at that moment)."""

@@ -117,7 +117,17 @@ def test_a_wrong_or_missing_secret_is_refused_and_nothing_is_stored(
 
 
 @pytest.mark.parametrize(
-    "body", [b"", b"not json", b"[]", b'{"update_id": "x"}', b"\xff\xfe", b'{"message": {}}']
+    "body",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"update_id": "x"}',
+        b"\xff\xfe",
+        b'{"message": {}}',
+        b'{"update_id": 7, "message": {"text": "no chat, no date"}}',
+        b'{"update_id": 8, "callback_query": {"id": 1}}',
+    ],
 )
 def test_a_malformed_update_gets_a_clear_400(stack: RunningStack, body: bytes) -> None:
     status, _ = post_update(stack, body)

@@ -237,3 +237,73 @@ def test_every_response_is_private_and_the_page_loads_only_its_own_files(stack) 
     with pytest.raises(urllib.error.HTTPError) as missing:
         urllib.request.urlopen(f"{stack.web_url}/static/../bot/settings.py", timeout=30)
     assert missing.value.code == 404
+
+
+def test_html_and_commands_typed_by_a_user_stay_text(stack, browser) -> None:
+    browser.get(stack.web_url + "/")
+    wait_for_bot(browser, 1)
+    typed = '<img src=x onerror="document.title=1"> /restart {"x": 1} <b>bold</b>'
+    browser.find_element(By.ID, "message").send_keys(typed, Keys.ENTER)
+    wait_for_bot(browser, 2)
+    bubble = browser.find_elements(By.CSS_SELECTOR, ".message.user")[-1]
+    assert bubble.text.endswith(typed)
+    assert not browser.find_elements(By.CSS_SELECTOR, "#log img, #log b")
+    assert browser.title == "Haven chat"
+
+
+def test_the_chat_endpoints_refuse_bad_input_clearly(stack) -> None:
+    def post(body: bytes) -> int:
+        request = urllib.request.Request(
+            f"{stack.web_url}/chat/message", data=body, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=60) as reply:
+                return reply.status
+        except urllib.error.HTTPError as error:
+            return error.code
+
+    sender = "b" * 22
+    assert post(json.dumps({"sender": sender, "message": "hola"}).encode()) == 200
+    assert post(json.dumps({"sender": "short", "message": "hola"}).encode()) == 400
+    assert post(b"\xff\xfe not json") == 400
+    assert post(json.dumps({"sender": sender, "message": "x" * 200_000}).encode()) == 413
+
+
+def test_inactivity_clears_the_screen(stack, browser) -> None:
+    browser.get(stack.web_url + "/?idle=3")
+    wait_for_bot(browser, 1)
+    browser.find_element(By.ID, "message").send_keys("what is a T visa?", Keys.ENTER)
+    wait_for_bot(browser, 2)
+    WebDriverWait(browser, 30).until(
+        lambda d: not d.find_elements(By.CSS_SELECTOR, "#log .message")
+    )
+    assert "cleared" in browser.find_element(By.ID, "status").text
+
+
+def _contrast(browser, element) -> float:
+    return browser.execute_script(
+        """
+        function rgb(c) { return c.match(/[\\d.]+/g).slice(0, 3).map(Number); }
+        function lum(c) { const v = rgb(c).map(x => { x /= 255;
+            return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });
+          return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; }
+        let el = arguments[0], bg = "rgba(0, 0, 0, 0)";
+        for (let e = el; e && bg.startsWith("rgba(0, 0, 0, 0") ; e = e.parentElement) {
+          bg = getComputedStyle(e).backgroundColor; }
+        if (bg.startsWith("rgba(0, 0, 0, 0")) bg = "rgb(255, 255, 255)";
+        const a = lum(getComputedStyle(el).color), b = lum(bg);
+        return (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+        """,
+        element,
+    )
+
+
+def test_text_contrast_meets_wcag_aa(stack, browser) -> None:
+    browser.get(stack.web_url + "/")
+    wait_for_bot(browser, 1)
+    browser.find_element(By.ID, "message").send_keys("hello", Keys.ENTER)
+    wait_for_bot(browser, 2)
+    for selector in (".message.bot", ".message.user", ".replies button", "#quick-exit",
+                     "#send", ".notice", ".picker", "#message"):  # fmt: skip
+        element = browser.find_elements(By.CSS_SELECTOR, selector)[-1]
+        assert _contrast(browser, element) >= 4.5, selector

@@ -154,3 +154,28 @@ def test_setup_registers_the_webhook_with_its_secret_and_menus_per_language(
     assert [c["command"] for c in menus[None]] == list(COMMANDS)
     spanish = {c["command"]: c["description"] for c in menus["es"]}
     assert spanish["language"] == "Cambiar el idioma"
+
+
+def test_network_errors_are_retried_with_backoff_and_logged_without_text(
+    monkeypatch, caplog
+) -> None:
+    from telegram.error import NetworkError, TimedOut
+
+    monkeypatch.setattr(tg, "BACKOFF_SECONDS", (0, 0, 0, 0))
+    attempts = []
+
+    async def flaky():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise (TimedOut if len(attempts) == 1 else NetworkError)("secret words of the user")
+        return "sent"
+
+    assert asyncio.run(tg.with_retries(flaky, "12345")) == "sent"
+    assert len(attempts) == 3
+    assert "secret words" not in caplog.text and "12345" not in caplog.text
+
+    async def down():
+        raise NetworkError("unreachable")
+
+    with pytest.raises(NetworkError):
+        asyncio.run(tg.with_retries(down, "12345"))

@@ -5,7 +5,10 @@
 (function () {
   const config = JSON.parse(document.body.dataset.config || "{}");
   const QUICK_EXIT_URL = config.quickExitUrl || "https://www.google.com/search?q=weather";
-  const IDLE_MS = 10 * 60 * 1000; // inactivity clears the screen
+  // Inactivity clears the screen after 10 minutes; "?idle=N" (seconds) can only shorten it
+  // (a shared computer's kiosk, the tests).
+  const asked = Number(new URLSearchParams(location.search).get("idle"));
+  const IDLE_MS = Math.min(10 * 60, asked > 0 ? asked : Infinity) * 1000;
   const RTL = ["ar", "fa", "he", "ps", "ur", "yi"];
   const UI = {
     en: { language: "Language", exit: "Quick exit", send: "Send", "your-message": "Your message",
@@ -192,7 +195,7 @@
     input.focus();
   });
   input.addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing) { event.preventDefault(); form.requestSubmit(); }
   });
   picker.addEventListener("change", () => {
     language = picker.value;
