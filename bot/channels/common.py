@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
+from rasa.shared.core.events import Restarted
 from sanic import Sanic
 
 from bot.channels.payloads import allowed_payloads
@@ -116,6 +117,18 @@ class HavenInputChannel(InputChannel):
             )
             return Handled(clean, notes=(note,))
         return Handled(clean)
+
+    @staticmethod
+    async def end_conversation(app: Sanic, sender: str) -> None:
+        """Close the conversation as a restart would (the quick exit): what is written next
+        starts a new one, with nothing carried over (language, search, answers)."""
+        agent = getattr(app.ctx, "agent", None)
+        if agent is None or agent.processor is None:
+            return
+        async with agent.lock_store.lock(sender):
+            tracker = await agent.processor.get_tracker(sender)
+            tracker.update(Restarted())
+            await agent.processor.save_tracker(tracker)
 
     @staticmethod
     async def conversation_language(app: Sanic, sender: str) -> str:

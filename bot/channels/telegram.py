@@ -22,7 +22,8 @@ send a message that starts outside the user's turn. This one:
 - ``get_output_channel`` sends at once, so Rasa's HTTP API (``output_channel=telegram``)
   can deliver a message outside the user's turn (staff replies, reminders);
 - ``/exit``: the quick exit deletes every message of the chat that the bot still may
-  (Telegram allows 48 hours), records that the user left, and says nothing.
+  (Telegram allows 48 hours), ends the conversation (a restart: nothing carried over to
+  what is written next) and says nothing.
 
 The conversation id is the Telegram chat id, as Telegram addresses replies by it.
 """
@@ -433,6 +434,7 @@ class HavenTelegramInput(HavenInputChannel):
         )
         if incoming.quick_exit:
             await self.telegram.delete_chat_messages(chat)
+            await self.end_conversation(app, chat)
             return  # and nothing is said afterwards
         replies = [{"text": note} for note in handled.notes]
         if handled.replies_stand:

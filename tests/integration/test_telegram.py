@@ -202,6 +202,13 @@ def test_quick_exit_deletes_the_chat_and_says_nothing(
     assert exit_update["message"]["message_id"] in deleted
     assert len(deleted) >= len(replies) + 2  # every reply too (ids from the fake server)
     assert len(fake_telegram.calls_of("sendMessage", chat)) == before  # nothing said after
+    assert tracker(stack.rasa_url, stack.token, str(chat))["events"] == []  # nothing after
+    request = urllib.request.Request(  # …the restart that ended the conversation
+        f"{stack.rasa_url}/conversations/{chat}/tracker?include_events=ALL",
+        headers={"Authorization": f"Bearer {signed_token(stack.token)}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        assert json.loads(reply.read())["events"][-1]["event"] == "restart"
 
 
 def test_a_message_outside_the_users_turn_reaches_the_chat(

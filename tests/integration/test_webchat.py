@@ -307,3 +307,27 @@ def test_text_contrast_meets_wcag_aa(stack, browser) -> None:
                      "#send", ".notice", ".picker", "#message"):  # fmt: skip
         element = browser.find_elements(By.CSS_SELECTOR, selector)[-1]
         assert _contrast(browser, element) >= 4.5, selector
+
+
+def test_the_layout_mirrors_for_a_right_to_left_page(stack, browser) -> None:
+    """The styles use logical properties only: with the page right to left (as it will be
+    for a right-to-left language), the bar and the bubbles mirror."""
+    browser.get(stack.web_url + "/")
+    wait_for_bot(browser, 1)
+    browser.find_element(By.ID, "message").send_keys("hello", Keys.ENTER)
+    wait_for_bot(browser, 2)
+
+    def edges() -> dict:
+        return browser.execute_script(
+            "const r = s => [...document.querySelectorAll(s)].pop().getBoundingClientRect();"
+            "return {title: r('.title').left, exit: r('#quick-exit').left,"
+            " user: r('.message.user').left, bot: r('.message.bot').left,"
+            " width: document.documentElement.clientWidth};"
+        )
+
+    before = edges()
+    assert before["title"] < before["exit"] and before["bot"] < before["user"]
+    browser.execute_script("document.documentElement.dir = 'rtl'")
+    after = edges()
+    assert after["title"] > after["exit"] and after["bot"] > after["user"]
+    screenshot(browser, "right-to-left-layout")
