@@ -4,7 +4,8 @@ Same URL and reply format as Rasa's built-in ``rest`` channel, so any script can
 Haven; but input goes through ``bot.channels.common`` (typed ``/intent{...}`` text is never
 an intent, metadata is only a language hint, over-long text is cut with a note or refused
 with a 413), a malformed request gets a 400 with a reason instead of a 500, and every reply
-is marked ``Cache-Control: no-store``. ``GET /webhooks/rest/`` answers 200 only once a model
+is marked ``Cache-Control: no-store`` (as every response of the Rasa server is:
+``bot.rasa_patches``). ``GET /webhooks/rest/`` answers 200 only once a model
 is loaded: the readiness check that needs no token.
 """
 
@@ -63,12 +64,32 @@ class HavenRestInput(HavenInputChannel):
     def name(cls) -> str:
         return "rest"
 
+    def accepts_sender(self, sender: str) -> bool:
+        """Whether a conversation id is one this channel serves (any, over REST)."""
+        return True
+
+    async def answer_turn(
+        self, request: Request, on_new_message: Callable[[UserMessage], Awaitable[Any]]
+    ) -> HTTPResponse:
+        """One user turn: the request checked, the text handled, the turn's replies."""
+        parsed = parse_request(request)
+        if isinstance(parsed, HTTPResponse):
+            return parsed
+        sender, raw_message, metadata = parsed
+        if not self.accepts_sender(sender):
+            return _bad_request("Unknown conversation.")
+        collector = CollectingOutputChannel()
+        handled = await self.handle_user_text(
+            on_new_message, request.app, raw_message, collector, sender, metadata
+        )
+        if handled.failed:
+            return response.json({"error": "Haven could not process this message."}, status=500)
+        notes = [{"recipient_id": sender, "text": note} for note in handled.notes]
+        replies = list(collector.messages) if handled.replies_stand else []
+        return response.json(notes + replies)
+
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint(f"haven_webhook_{type(self).__name__}", __name__)
-
-        @webhook.middleware("response")
-        async def no_store(request: Request, resp: HTTPResponse) -> None:
-            resp.headers["Cache-Control"] = "no-store"
 
         @webhook.route("/", methods=["GET"])
         async def ready(request: Request) -> HTTPResponse:
@@ -79,18 +100,6 @@ class HavenRestInput(HavenInputChannel):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            parsed = parse_request(request)
-            if isinstance(parsed, HTTPResponse):
-                return parsed
-            sender, raw_message, metadata = parsed
-            collector = CollectingOutputChannel()
-            handled = await self.handle_user_text(
-                on_new_message, request.app, raw_message, collector, sender, metadata
-            )
-            if handled.failed:
-                return response.json({"error": "Haven could not process this message."}, status=500)
-            notes = [{"recipient_id": sender, "text": note} for note in handled.notes]
-            replies = list(collector.messages) if handled.replies_stand else []
-            return response.json(notes + replies)
+            return await self.answer_turn(request, on_new_message)
 
         return webhook

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -114,14 +115,17 @@ def callback_data(payload: str) -> str:
     return _digest(payload)
 
 
+@functools.lru_cache(maxsize=4)
+def _by_digest(known: frozenset[str]) -> dict[str, str]:
+    return {_digest(payload): payload for payload in known}
+
+
 def payload_of(data: str, known: Iterable[str]) -> str | None:
-    """The payload a button's callback data stands for; None if Haven never issued it."""
+    """The payload a button's callback data stands for; None if Haven never issued it.
+    The digests of Haven's payloads are computed once per set of payloads."""
     if not data.startswith(HASHED):
         return data
-    for payload in known:
-        if _digest(payload) == data:
-            return payload
-    return None
+    return _by_digest(frozenset(known)).get(data)
 
 
 def keyboard(buttons: list[dict]) -> InlineKeyboardMarkup | None:
@@ -451,10 +455,6 @@ class HavenTelegramInput(HavenInputChannel):
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         telegram = Blueprint(f"haven_webhook_{type(self).__name__}", __name__)
         settings = get_settings()
-
-        @telegram.middleware("response")
-        async def no_store(request: Request, resp: HTTPResponse) -> None:
-            resp.headers["Cache-Control"] = "no-store"
 
         @telegram.route("/", methods=["GET"])
         async def status(request: Request) -> HTTPResponse:

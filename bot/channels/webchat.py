@@ -29,13 +29,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
+from rasa.core.channels.channel import OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.common import HavenInputChannel
-from bot.channels.rest import parse_request
+from bot.channels.rest import HavenRestInput
 
 SENDER = re.compile(r"^[A-Za-z0-9_-]{22,64}$")  # at least 128 random bits, base64url
 WAIT_SECONDS = 25.0  # a long poll is answered after this long with nothing new
@@ -113,8 +112,9 @@ class WebChatOutput(OutputChannel):
             self.pushed.push(recipient_id, {"recipient_id": recipient_id, **shown})
 
 
-class HavenWebChatInput(HavenInputChannel):
-    """The web chat: a turn over HTTP, later messages by long polling."""
+class HavenWebChatInput(HavenRestInput):
+    """The web chat: a turn over HTTP as over REST (page-made conversation ids only),
+    later messages by long polling."""
 
     def __init__(self) -> None:
         self.pushed = PushedMessages()
@@ -123,38 +123,19 @@ class HavenWebChatInput(HavenInputChannel):
     def name(cls) -> str:
         return "webchat"
 
+    def accepts_sender(self, sender: str) -> bool:
+        return bool(SENDER.match(sender))
+
     def get_output_channel(self) -> OutputChannel:
         return WebChatOutput(self.pushed)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        webchat = Blueprint(f"haven_webhook_{type(self).__name__}", __name__)
-
-        @webchat.middleware("response")
-        async def no_store(request: Request, resp: HTTPResponse) -> None:
-            resp.headers["Cache-Control"] = "no-store"
-
-        @webchat.route("/webhook", methods=["POST"])
-        async def receive(request: Request) -> HTTPResponse:
-            parsed = parse_request(request)
-            if isinstance(parsed, HTTPResponse):
-                return parsed
-            sender, raw_message, metadata = parsed
-            if not SENDER.match(sender):
-                return response.json({"error": "Unknown conversation."}, status=400)
-            collector = CollectingOutputChannel()
-            handled = await self.handle_user_text(
-                on_new_message, request.app, raw_message, collector, sender, metadata
-            )
-            if handled.failed:
-                return response.json({"error": "Haven could not process this message."}, status=500)
-            notes = [{"recipient_id": sender, "text": note} for note in handled.notes]
-            replies = list(collector.messages) if handled.replies_stand else []
-            return response.json(notes + replies)
+        webchat = super().blueprint(on_new_message)
 
         @webchat.route("/events", methods=["GET"])
         async def events(request: Request) -> HTTPResponse:
             sender = request.args.get("sender") or ""
-            if not SENDER.match(sender):
+            if not self.accepts_sender(sender):
                 return response.json({"error": "Unknown conversation."}, status=400)
             try:
                 after = max(0, int(request.args.get("after") or 0))

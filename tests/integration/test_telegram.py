@@ -79,6 +79,13 @@ def post_update(stack: RunningStack, update: dict | bytes, secret: str | None = 
         return error.code, dict(error.headers)
 
 
+def answers_to(fake: FakeTelegram, update: dict) -> list:
+    """The answerCallbackQuery calls for a callback update's query."""
+    query_id = update["callback_query"]["id"]
+    calls = fake.calls_of("answerCallbackQuery")
+    return [c for c in calls if c.params.get("callback_query_id") == query_id]
+
+
 def sent_texts(fake: FakeTelegram, chat: int) -> list[str]:
     return [c.params["text"] for c in fake.calls_of("sendMessage", chat) if c.status == 200]
 
@@ -140,11 +147,7 @@ def test_a_button_press_is_answered_and_routed(
     chat = new_chat()
     update = callback_update(chat, "/help")
     post_update(stack, update)
-    answered = [
-        c
-        for c in fake_telegram.calls_of("answerCallbackQuery")
-        if c.params.get("callback_query_id") == update["callback_query"]["id"]
-    ]
+    answered = answers_to(fake_telegram, update)
     assert len(answered) == 1
     assert "what I can help with" in " ".join(sent_texts(fake_telegram, chat))
 
@@ -153,11 +156,7 @@ def test_a_button_haven_never_issued_is_ignored(stack, fake_telegram) -> None:
     chat = new_chat()
     update = callback_update(chat, "#AAAAAAAAAAAAAAAAAAAA")
     post_update(stack, update)
-    answered = [
-        c
-        for c in fake_telegram.calls_of("answerCallbackQuery")
-        if c.params.get("callback_query_id") == update["callback_query"]["id"]
-    ]
+    answered = answers_to(fake_telegram, update)
     assert len(answered) == 1  # still answered, so the app stops its spinner
     assert not fake_telegram.calls_of("sendMessage", chat)
     assert stored_events(stack.tracker_db, str(chat)) == 0

@@ -12,7 +12,7 @@ from bot.directory.geocode import geocode_city
 from bot.directory.hsds_io import DirectoryImportError, dump_tables, import_directory
 from bot.directory.search import SearchQuery, search
 from tests import postgres
-from tests.search_sql import search_statements
+from tests.search_sql import CANDIDATE_INDEXES, candidate_plans
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "directory"
 pytestmark = pytest.mark.skipif(
@@ -73,18 +73,11 @@ def test_candidate_queries_use_the_search_indexes(pg_url: str) -> None:
         need="legal_aid", latitude=houston.latitude, longitude=houston.longitude,
         state=houston.state, areas=houston.areas, cost="free",
     )  # fmt: skip
-    markers = {"search_point.latitude BETWEEN": "ix_search_point_box",
-               "search_point.state =": "ix_search_point_state"}  # fmt: skip
-    plans = {}
     with get_engine(pg_url).begin() as connection:
         connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        for statement, parameters in search_statements(pg_url, query):
-            for marker in markers:
-                if marker in statement:
-                    rows = connection.exec_driver_sql("EXPLAIN " + statement, parameters)
-                    plans[marker] = "\n".join(row[0] for row in rows)
-    assert set(plans) == set(markers)
-    for marker, index in markers.items():
+        plans = candidate_plans(pg_url, query, connection, "EXPLAIN")
+    assert set(plans) == set(CANDIDATE_INDEXES)
+    for marker, index in CANDIDATE_INDEXES.items():
         assert index in plans[marker], plans[marker]
         assert "ix_attribute_term_entity_link_value" in plans[marker], plans[marker]
         assert "Seq Scan" not in plans[marker], plans[marker]

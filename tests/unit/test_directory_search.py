@@ -27,7 +27,7 @@ from bot.directory.ranking import (
 from bot.directory.search import Hours, SearchQuery, is_open, search
 from bot.directory.taxonomy import PROFILE_TERMS
 from bot.directory.vocabulary import load_vocabulary
-from tests.search_sql import search_statements
+from tests.search_sql import CANDIDATE_INDEXES, candidate_plans
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / "data" / "directory"
@@ -537,17 +537,10 @@ def test_sqlite_reads_the_box_and_the_state_from_the_search_point_indexes(url: s
     """The same plan as on PostgreSQL (test_directory_postgres.py): each candidate read
     from its search point index, the other filters through the attribute index."""
     query = SearchQuery(**near_houston(need="legal_aid", cost="free"))
-    markers = {"search_point.latitude BETWEEN": "ix_search_point_box",
-               "search_point.state =": "ix_search_point_state"}  # fmt: skip
-    plans = {}
     with get_engine(url).connect() as connection:
-        for statement, parameters in search_statements(url, query):
-            for marker in markers:
-                if marker in statement:
-                    rows = connection.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
-                    plans[marker] = " | ".join(row[3] for row in rows)
-    assert set(plans) == set(markers)
-    for marker, index in markers.items():
+        plans = candidate_plans(url, query, connection, "EXPLAIN QUERY PLAN")
+    assert set(plans) == set(CANDIDATE_INDEXES)
+    for marker, index in CANDIDATE_INDEXES.items():
         assert f"INDEX {index}" in plans[marker], plans[marker]
         assert "ix_attribute_term_entity_link_value" in plans[marker], plans[marker]
 
