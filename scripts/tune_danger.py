@@ -27,18 +27,21 @@ from bot.safety import danger_model as dm
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def out_of_fold(examples: list[dm.Example], folds: int, seed: int) -> np.ndarray:
-    """Each example's probability of present danger from a model trained without it."""
-    scores = np.zeros(len(examples))
+def out_of_fold(examples: list[dm.Example], folds: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each example's probability of present danger, and of danger or doubt (what the
+    check-in reads), from a model trained without it."""
+    scores, worries = np.zeros(len(examples)), np.zeros(len(examples))
     strata = [f"{e.language}:{e.label}" for e in examples]
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for number, (train, test) in enumerate(splitter.split(examples, strata), start=1):
         model = dm.DangerModel.train([examples[i] for i in train])
         rows = model.probabilities([examples[i].text for i in test])
         danger = [i for i, label in enumerate(model.labels) if label in dm.DANGER_TYPES]
+        doubt = [i for i, label in enumerate(model.labels) if label == dm.POSSIBLE]
         scores[test] = rows[:, danger].sum(axis=1)
+        worries[test] = rows[:, danger + doubt].sum(axis=1)
         print(f"  fold {number}/{folds} done", flush=True)
-    return scores
+    return scores, worries
 
 
 def floor_to(value: float, step: float = 0.05) -> float:
@@ -54,14 +57,15 @@ def main() -> None:
     args = parser.parse_args()
     examples = dm.load_examples(ROOT / "data" / "safety")
     print(f"{len(examples)} training examples; {args.folds}-fold cross-validation")
-    scores = out_of_fold(examples, args.folds, args.seed)
+    scores, worries = out_of_fold(examples, args.folds, args.seed)
     danger_at, check_in_at = [], []
     for language in sorted({e.language for e in examples}):
         mine = [i for i, e in enumerate(examples) if e.language == language]
         negatives = np.array([scores[i] for i in mine if examples[i].label == dm.NONE])
         present = np.array([scores[i] for i in mine if examples[i].label in dm.DANGER_TYPES])
+        worried = np.array([worries[i] for i in mine if examples[i].label in dm.DANGER_TYPES])
         danger = float(np.quantile(negatives, 1 - args.false_alarms))
-        check_in = float(np.quantile(present, 1 - args.recall))
+        check_in = float(np.quantile(worried, 1 - args.recall))
         danger_at.append(danger)
         check_in_at.append(check_in)
         print(
@@ -69,12 +73,13 @@ def main() -> None:
             f"crisis reply at {danger:.3f} ({args.false_alarms:.0%} false alarms), "
             f"check-in at {check_in:.3f} ({args.recall:.0%} recall)"
         )
-        for name, threshold in (
-            ("crisis", dm.DANGER_THRESHOLD),
-            ("check-in", dm.CHECK_IN_THRESHOLD),
+        calm = np.array([worries[i] for i in mine if examples[i].label == dm.NONE])
+        for name, threshold, caught_scores, alarm_scores in (
+            ("crisis", dm.DANGER_THRESHOLD, present, negatives),
+            ("check-in", dm.CHECK_IN_THRESHOLD, worried, calm),
         ):
-            caught = float(np.mean(present >= threshold))
-            alarms = float(np.mean(negatives >= threshold))
+            caught = float(np.mean(caught_scores >= threshold))
+            alarms = float(np.mean(alarm_scores >= threshold))
             print(f"    at the {name} threshold in use ({threshold:.2f}): "
                   f"danger caught {caught:.3f}, negatives reaching it {alarms:.3f}")  # fmt: skip
     print(

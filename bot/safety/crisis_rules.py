@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from bot.i18n.text import fold
+from bot.i18n.text import fold, strip_accents
 from bot.safety.danger_model import DANGER_TYPES
 
 # Most specific first (the order of DANGER_TYPES): the first type with a match decides
@@ -119,6 +119,75 @@ _PATTERNS: dict[str, dict[str, tuple[str, ...]]] = {
             r"\b(?:auxilio|socorro|ayuda urgente|urgente ayuda)\b",
         ),
     },
+    # The catalog languages without native NLU examples: short lists of the plainest
+    # wordings, so a message in them is caught even with no translation package installed
+    # (with one, the English pivot is checked too). Written for Haven, awaiting native review.
+    "fr": {
+        "emergency": (
+            r"\bje (?:saigne|me vide de mon sang)\b",
+            r"\bje ne peux (?:pas|plus) respirer\b",
+        ),
+        "self_harm": (
+            r"\bje veux (?:mourir|me tuer|me suicider|en finir)\b",
+            r"\bje ne veux plus vivre\b",
+        ),
+        "sexual_assault": (r"\b(?:il|ils) (?:vient|viennent) de me violer\b",),
+        "domestic_violence": (
+            r"\bmon (?:mari|copain|conjoint|compagnon|ex) (?:me frappe|me bat|m'etrangle)\b",
+        ),
+        "danger": (
+            _NOT + r"\bje suis en danger\b",
+            r"\b(?:au secours|a l'aide)\b",
+            r"\b(?:il|elle|ils|elles) (?:me frappent|me frappe|me battent|me bat)\b",
+            r"\b(?:ils|elles) ne me laissent pas (?:sortir|partir)\b",
+            r"\bje suis (?:enferme|enfermee|sequestre|sequestree)\b",
+        ),
+    },
+    "pt": {
+        "emergency": (r"\bestou sangrando\b", r"\bnao consigo respirar\b"),
+        "self_harm": (
+            r"\b(?:quero|vou) (?:morrer|me matar)\b",
+            r"\bnao quero mais viver\b",
+        ),
+        "sexual_assault": (r"\b(?:acabou|acabaram) de me estuprar\b",),
+        "domestic_violence": (
+            r"\bmeu (?:marido|namorado|companheiro|ex) (?:esta me batendo|me bate|esta me "
+            r"enforcando)\b",
+        ),
+        "danger": (
+            _NOT + r"\bestou em perigo\b",
+            r"\b(?:esta|estao) me (?:batendo|machucando|seguindo)\b",
+            r"\bnao me deixam sair\b",
+            r"\bestou (?:trancada|trancado)\b",
+            r"\bme ajudem\b",
+        ),
+    },
+    "ar": {
+        "emergency": (r"انا انزف|أنا أنزف|لا أستطيع التنفس|لا استطيع التنفس",),
+        "self_harm": (r"(?:أريد|اريد) (?:أن|ان) (?:أموت|اموت|أقتل نفسي|اقتل نفسي)",),
+        "sexual_assault": (r"اغتصبني الآن|يغتصبني",),
+        "domestic_violence": (r"زوجي (?:يضربني|يخنقني)",),
+        "danger": (
+            r"(?:أنا|انا) في خطر",
+            r"(?:النجدة|ساعدوني الآن|انقذوني|أنقذوني)",
+            r"(?:يضربني|يضربونني)",
+            r"لا يسمحون لي بالخروج",
+            r"(?:أنا|انا) محبوس(?:ة)?",
+        ),
+    },
+    "ht": {
+        "emergency": (r"\bm(?:wen)? ap senyen\b", r"\bm(?:wen)? pa ka respire\b"),
+        "self_harm": (r"\bm(?:wen)? vle (?:mouri|touye tet mwen)\b",),
+        "sexual_assault": (r"\b(?:li|yo) (?:fek|fenk) vyole m(?:wen)?\b",),
+        "domestic_violence": (r"\bmari m(?:wen)? ap (?:bat|trangle) m(?:wen)?\b",),
+        "danger": (
+            _NOT + r"\bm(?:wen)? an danje\b",
+            r"\banmwe\b",
+            r"\b(?:li|yo) ap bat m(?:wen)?\b",
+            r"\byo pa kite m(?:wen)? soti\b",
+            r"\bm(?:wen)? fèmen\b|\bm(?:wen)? fenmen\b",
+        ),
+    },
 }
 
 # Dangers named without saying they are happening now to the writer: at least the check-in
@@ -181,7 +250,7 @@ _CHECK_PATTERNS: dict[str, tuple[str, ...]] = {
 
 _COMPILED: dict[str, list[tuple[str, re.Pattern[str]]]] = {
     language: [
-        (crisis_type, re.compile(pattern))
+        (crisis_type, re.compile(strip_accents(pattern)))  # as the text is folded (أ→ا)
         for crisis_type in CRISIS_TYPES
         for pattern in by_type.get(crisis_type, ())
     ]
@@ -191,6 +260,19 @@ _COMPILED_CHECKS = {
     language: [re.compile(pattern) for pattern in patterns]
     for language, patterns in _CHECK_PATTERNS.items()
 }
+
+
+# Doubt about one's own danger ("maybe I'm in danger", "no sé si estoy en peligro") is the
+# check-in's very case: a generic danger phrase in such a sentence floors at the check-in,
+# and the danger model still gives the crisis reply when it reads present danger. Only the
+# generic state of danger: a hedged wish to die, an injury, an assault or anything being
+# done to the writer ("he is beating me idk what to do") keeps the crisis floor.
+_HEDGES = re.compile(
+    r"\b(?:maybe|not sure|unsure|idk if|i dunno if|(?:don'?t|dont|do not) know (?:if|whether)|"
+    r"might be|could be|or not|do you think|am i|a lo mejor|quizas?|tal vez|capaz|"
+    r"no se si|nose si|sera que|o no|crees que)\b"
+)
+_STATE_OF_DANGER = re.compile(r"\b(?:danger|not safe|unsafe|peligro|a salvo)\b")
 
 
 @dataclass(frozen=True)
@@ -211,7 +293,12 @@ def detect_crisis(*texts: str) -> CrisisMatch | None:
         for language, patterns in _COMPILED.items():
             for pattern_type, pattern in patterns:
                 if pattern_type == crisis_type and any(pattern.search(t) for t in folded):
-                    return CrisisMatch(crisis_type=crisis_type, language=language)
+                    hedged = crisis_type == DEFAULT_CRISIS_TYPE and any(
+                        _HEDGES.search(t) and _STATE_OF_DANGER.search(match.group())
+                        for t in folded
+                        if (match := pattern.search(t))
+                    )
+                    return CrisisMatch(crisis_type, language, floor=CHECK if hedged else CRISIS)
     for language, patterns in _COMPILED_CHECKS.items():
         if any(pattern.search(t) for pattern in patterns for t in folded):
             return CrisisMatch(DEFAULT_CRISIS_TYPE, language, floor=CHECK)

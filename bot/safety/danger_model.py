@@ -40,9 +40,13 @@ DANGER_TYPES = (
     "domestic_violence",
     "danger",  # any other present danger: locked in, followed, threatened now
 )
+# Fear or doubt without a present event ("maybe they are looking for me", "no sé si estoy
+# segura"): its own class, so the model learns the check-in's case instead of pushing such
+# messages to either side; its probability counts towards the check-in, never the crisis.
+POSSIBLE = "possible"
 DISCLOSURE = "disclosure"
 NONE = "none"
-LABELS = (*DANGER_TYPES, DISCLOSURE, NONE)
+LABELS = (*DANGER_TYPES, POSSIBLE, DISCLOSURE, NONE)
 
 # Tiers of answer, on the probability that a message is present danger (the sum over the
 # danger types). Chosen by 5-fold cross-validation on the training data only (never on the
@@ -73,6 +77,7 @@ def load_examples(folder: Path) -> list[Example]:
             if danger_type not in DANGER_TYPES:
                 raise ValueError(f"{path.name}: unknown danger type {danger_type!r}")
             examples += [Example(str(t), danger_type, language) for t in texts or []]
+        examples += [Example(str(t), POSSIBLE, language) for t in data.get(POSSIBLE) or []]
         examples += [Example(str(t), DISCLOSURE, language) for t in data.get(DISCLOSURE) or []]
         examples += [Example(str(t), NONE, language) for t in data.get(NONE) or []]
     return examples
@@ -105,6 +110,7 @@ class Assessment:
     danger_type: str | None  # the most likely kind of danger, when tier is danger/possible
     danger: float  # probability of present danger (all kinds together)
     disclosure: float
+    possible: float = 0.0  # probability of fear or doubt without a present event
 
     def as_dict(self) -> dict:
         return {
@@ -112,6 +118,7 @@ class Assessment:
             "type": self.danger_type,
             "danger": round(self.danger, 3),
             "disclosure": round(self.disclosure, 3),
+            "possible": round(self.possible, 3),
         }
 
 
@@ -123,6 +130,7 @@ class DangerModel:
         self.classifier = classifier
         self.labels = tuple(str(c) for c in classifier.classes_)
         self._danger_columns = [i for i, label in enumerate(self.labels) if label in DANGER_TYPES]
+        self._possible_column = self.labels.index(POSSIBLE) if POSSIBLE in self.labels else None
 
     @classmethod
     def train(cls, examples: Iterable[Example], c: float = REGULARISATION) -> DangerModel:
@@ -150,15 +158,19 @@ class DangerModel:
         row = rows[int(np.argmax(danger))]
         danger_probability = float(danger.max())
         disclosure = float(rows[:, self.labels.index(DISCLOSURE)].max())
+        doubt = rows[:, self._possible_column] if self._possible_column is not None else 0 * danger
+        possible = float(doubt.max())
+        worry = float((danger + doubt).max())  # danger or doubt: the check-in's share
         kinds = {self.labels[i]: row[i] for i in self._danger_columns}
         danger_type = max(kinds, key=kinds.get)
+        found = (danger_probability, disclosure, possible)
         if danger_probability >= DANGER_THRESHOLD:
-            return Assessment("danger", danger_type, danger_probability, disclosure)
+            return Assessment("danger", danger_type, *found)
         if disclosure >= DISCLOSURE_THRESHOLD and disclosure >= danger_probability:
-            return Assessment(DISCLOSURE, None, danger_probability, disclosure)
-        if danger_probability >= CHECK_IN_THRESHOLD:
-            return Assessment("possible", danger_type, danger_probability, disclosure)
-        return Assessment(NONE, None, danger_probability, disclosure)
+            return Assessment(DISCLOSURE, None, *found)
+        if worry >= CHECK_IN_THRESHOLD:
+            return Assessment("possible", danger_type, *found)
+        return Assessment(NONE, None, *found)
 
     # ------------------------------------------------------------- persistence (no pickle)
 

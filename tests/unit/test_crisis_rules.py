@@ -95,6 +95,42 @@ TRIGGERS = {
         ("me pega mi patron", "danger", CHECK),
         ("no puedo escapar", "danger", CHECK),
     ],
+    "fr": [
+        ("je suis en danger", "danger", CRISIS),
+        ("Au secours !", "danger", CRISIS),
+        ("ils ne me laissent pas sortir", "danger", CRISIS),
+        ("je suis enfermée", "danger", CRISIS),
+        ("je saigne beaucoup", "emergency", CRISIS),
+        ("je veux mourir", "self_harm", CRISIS),
+        ("je ne veux plus vivre", "self_harm", CRISIS),
+        ("mon mari me frappe", "domestic_violence", CRISIS),
+        ("il vient de me violer", "sexual_assault", CRISIS),
+    ],
+    "pt": [
+        ("estou em perigo", "danger", CRISIS),
+        ("não me deixam sair", "danger", CRISIS),
+        ("estão me batendo", "danger", CRISIS),
+        ("estou sangrando", "emergency", CRISIS),
+        ("quero morrer", "self_harm", CRISIS),
+        ("meu marido está me batendo", "domestic_violence", CRISIS),
+        ("acabaram de me estuprar", "sexual_assault", CRISIS),
+    ],
+    "ar": [
+        ("أنا في خطر", "danger", CRISIS),
+        ("النجدة", "danger", CRISIS),
+        ("لا يسمحون لي بالخروج", "danger", CRISIS),
+        ("أنا أنزف", "emergency", CRISIS),
+        ("أريد أن أموت", "self_harm", CRISIS),
+        ("زوجي يضربني", "domestic_violence", CRISIS),
+    ],
+    "ht": [
+        ("mwen an danje", "danger", CRISIS),
+        ("anmwe!", "danger", CRISIS),
+        ("yo pa kite m soti", "danger", CRISIS),
+        ("m ap senyen", "emergency", CRISIS),
+        ("mwen vle mouri", "self_harm", CRISIS),
+        ("mari m ap bat mwen", "domestic_violence", CRISIS),
+    ],
 }
 
 NOT_CRISIS = [
@@ -121,6 +157,10 @@ NOT_CRISIS = [
     "yes",
     "me voy a morir si mi mama se entera",
     "me quiero morir de la vergüenza",
+    "Bonjour, mon patron a pris mon passeport",
+    "meu patrão pegou meu passaporte",
+    "مرحبا، أحتاج إلى طعام",
+    "mwen bezwen manje",
 ]
 # A past, someone else's, or a figure of speech: these were the crisis floor's false alarms
 # on the training negatives. At most the check-in; the danger model decides.
@@ -134,7 +174,26 @@ NOT_ON_THE_CRISIS_FLOOR = [
     ("im writing a short story where the villain has a knife", "en"),
     ("mi suegra me va a matar cuando vea que queme los tamales", "es"),
     ("estoy atrapada en el trafico de la 45", "es"),
+    # Doubt about one's own danger is the check-in's case (the model may still say crisis).
+    ("maybe im in danger idk", "en"),
+    ("not sure if im in danger or not", "en"),
+    ("a lo mejor estoy en peligro", "es"),
+    ("no sé si estoy en peligro", "es"),
 ]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "he is beating me idk what to do",  # something done to the writer: never hedged
+        "im in danger idk what to do",
+        "maybe i want to die",  # self-harm keeps its floor, hedged or not
+        "creo que estoy en peligro",  # belief, not doubt
+    ],
+)
+def test_hedges_never_lower_present_danger(text: str) -> None:
+    match = detect_crisis(text)
+    assert match is not None and match.floor == CRISIS
 
 
 @pytest.mark.parametrize(
