@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install run train test test-unit lint format catalogs bench bench-channels bench-directory bench-nlu bench-crisis tune-danger browser lock clean
+.PHONY: help install run train test test-unit lint format catalogs bench bench-channels bench-directory bench-nlu bench-crisis bench-languages tune-danger browser lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -75,6 +75,7 @@ bench: install  ## Chat throughput/latency vs bare `rasa init`; directory import
 	$(PY) -m scripts.bench
 	$(PY) -m scripts.bench_channels
 	$(PY) -m scripts.bench_directory
+	$(PY) -m scripts.bench_languages
 
 bench-channels: install  ## Per-message latency through the web chat and Telegram next to REST
 	$(HAVEN) train
@@ -89,6 +90,9 @@ bench-crisis: install  ## Danger/disclosure recall and false alarms on the held-
 
 tune-danger: install  ## Danger model thresholds by cross-validation on data/safety (prints, changes nothing)
 	$(PY) -m scripts.tune_danger
+
+bench-languages: install  ## Language detection accuracy; latency added by offline translation
+	$(PY) -m scripts.bench_languages
 
 bench-nlu: install  ## Cross-validated intent F1 per language
 	$(PY) -m scripts.bench_nlu

@@ -264,5 +264,67 @@ def telegram_setup() -> None:
         click.echo(f"Telegram: {line}")
 
 
+@main.group()
+def translate() -> None:
+    """Offline machine translation (Argos packages under var/argos; docs/languages.md)."""
+
+
+@translate.command("install")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def translate_install(path: Path) -> None:
+    """Install an .argosmodel package file (downloaded on a connected machine)."""
+    from bot.i18n import argos, machine
+
+    _prepare_database(get_settings())
+    try:
+        installed = argos.install(path)
+    except argos.PackageError as error:
+        raise click.ClickException(str(error)) from error
+    machine.forget(installed.to_code)  # replies translated by an older package
+    click.echo(f"Installed {installed.pair} ({installed.version}) in {installed.path}.")
+    click.echo("Restart Haven (or wait for its next message) to use it.")
+
+
+@translate.command("remove")
+@click.argument("source")
+@click.argument("target")
+def translate_remove(source: str, target: str) -> None:
+    """Remove the package that translates SOURCE to TARGET (language codes)."""
+    from bot.i18n import argos, machine
+
+    _prepare_database(get_settings())
+    if not argos.remove(source, target):
+        raise click.ClickException(f"No package {source}→{target} is installed.")
+    machine.forget(target)
+    click.echo(f"Removed {source}→{target}.")
+
+
+@translate.command("list")
+def translate_list() -> None:
+    """Every language Haven knows: catalog and review, native NLU, packages, door line."""
+    from bot.i18n import argos
+    from bot.languages import REGISTRY, SOURCE_LANGUAGE
+
+    installed = argos.pairs()
+    click.echo(f"{'code':<5}{'language':<24}{'dir':<5}{'NLU':<8}{'packages':<11}catalog")
+    for code, language in REGISTRY.items():
+        into = (code, SOURCE_LANGUAGE) in installed
+        out = (SOURCE_LANGUAGE, code) in installed
+        packages = ("→en " if into else "") + ("en→" if out else "")
+        if code == SOURCE_LANGUAGE:
+            catalog = "source language"
+        elif language.has_catalog:
+            catalog = language.catalog_review or "not reviewed"
+        else:
+            catalog = "none (door line)" if language.door else "none"
+        nlu = "native" if language.native_nlu else ("pivot" if into else "-")
+        name = f"{language.english_name} ({language.native_name})"[:23]
+        click.echo(
+            f"{code:<5}{name:<24}{language.direction:<5}{nlu:<8}{packages or '-':<11}{catalog}"
+        )
+    for package in argos.installed_packages():
+        click.echo(f"package {package.pair} {package.version}: {package.path}")
+
+
 if __name__ == "__main__":
     main()

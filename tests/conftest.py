@@ -157,12 +157,27 @@ def running_stack(var_dir: Path, extra_env: dict[str, str]) -> Iterator[RunningS
             assert sock.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open after Ctrl-C"
 
 
+def install_test_packages(var_dir: Path, folder: Path) -> None:
+    """The tiny Argos packages (tests/argos_packages.py), installed as an operator would:
+    with `haven translate install`, into this stack's var/."""
+    from tests.argos_packages import build_packages
+
+    env = {**os.environ, "HAVEN_VAR_DIR": str(var_dir)}
+    paths = [str(p) for p in build_packages(folder).values()]
+    script = (
+        "import sys; from pathlib import Path; from bot.i18n import argos; "
+        "[argos.install(Path(p)) for p in sys.argv[1:]]"
+    )
+    subprocess.run([sys.executable, "-c", script, *paths], cwd=ROOT, env=env, check=True)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory, fake_telegram) -> Iterator[RunningStack]:
     """Start the real three processes once per test session; Ctrl-C must stop all three.
     Telegram is on in webhook mode, against the fake Bot API server."""
     var_dir = tmp_path_factory.mktemp("haven-var")
     seed_expired_conversation(var_dir)
+    install_test_packages(var_dir, tmp_path_factory.mktemp("argos-packages"))
     telegram = {
         "TELEGRAM_TOKEN": fake_telegram.token,
         "TELEGRAM_API_URL": fake_telegram.base_url,

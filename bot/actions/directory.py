@@ -41,6 +41,7 @@ from bot.directory.vocabulary import load_vocabulary
 from bot.i18n.catalogs import N_
 from bot.i18n.text import fold
 from bot.knowledge.situation import read_person, read_situation
+from bot.languages import ORIGINAL_TEXT
 from bot.nlg.content import (
     Button,
     Node,
@@ -52,6 +53,7 @@ from bot.nlg.content import (
     language,
     lines,
     msg,
+    prose,
     send,
     time,
 )
@@ -160,10 +162,13 @@ def read_message(
     entities: list[dict[str, Any]] | tuple = (),
     answering: str | None = None,
     conversation_language: str | None = None,
+    original: str | None = None,
 ) -> dict[str, Any]:
     """The search state after this message: its need, place, filters and what it says
     about the person. ``answering`` names the question the message answers ("place",
-    "need", "more") when the model did not read it as such."""
+    "need", "more") when the model did not read it as such. ``original`` is the user's
+    own words when ``text`` is their English translation: a place is read from either
+    (a translation may change a city's name)."""
     state = dict(state)
     payload = text.startswith("/")
     filters = dict(state.get("filters") or {})
@@ -191,6 +196,8 @@ def read_message(
             state.get("awaiting") == "place" or intent == "inform_place" or answering == "place"
         )
         place = find_place(text, place_only=awaiting_place)
+        if place is None and original and original != text:
+            place = find_place(original, place_only=awaiting_place)
         if place is not None:
             state.update(place=place.as_slot(), skip_place=False, near_me=False)
         elif state.get("awaiting") == "place" and (intent == "deny" or fold(text) in SKIP_WORDS):
@@ -282,7 +289,7 @@ def description(result: ServiceResult) -> Node:
     text = " ".join(result.description.split())
     if len(text) > DESCRIPTION_CHARS:
         text = text[: DESCRIPTION_CHARS - 1].rsplit(" ", 1)[0] + "…"
-    return data(text)
+    return prose(text)
 
 
 def capacity_content(result: ServiceResult) -> Node:
@@ -393,6 +400,7 @@ class ActionFindService(Action):
             message.get("entities") or [],
             answering,
             tracker.get_slot("language"),
+            message.get(ORIGINAL_TEXT),
         )
         if state.pop("show_other_needs", False):
             others = [c for c in load_vocabulary().category_ids if c not in FIRST_NEEDS]

@@ -23,7 +23,9 @@ from sanic import Sanic
 
 from bot.channels.payloads import allowed_payloads
 from bot.db.tracker_store import watching_deletions
+from bot.i18n.argos import pivot_languages
 from bot.i18n.catalogs import N_, load_catalogs
+from bot.nlu.language import CONVERSATION_METADATA, LANGUAGE_SLOT, LANGUAGE_SOURCE_SLOT
 from bot.safety.log_ids import pseudonym
 from bot.safety.sanitize import (
     SanitizedText,
@@ -94,12 +96,15 @@ class HavenInputChannel(InputChannel):
         is the Rasa server's Sanic app (where the agent is: notes need the language)."""
         settings = get_settings()
         clean = sanitize_text(raw_text, allowed_payloads(), settings.max_message_chars)
+        metadata = with_channel_flags(metadata, clean)
+        if pivot_languages():  # the English pivot needs the conversation's language first
+            metadata[CONVERSATION_METADATA] = await self.conversation_state(app, sender)
         message = UserMessage(
             clean.text,
             output_channel,
             sender,
             input_channel=self.name(),
-            metadata=with_channel_flags(metadata, clean),
+            metadata=metadata,
         )
         try:
             with watching_deletions() as failed_deletions:
@@ -129,6 +134,20 @@ class HavenInputChannel(InputChannel):
             tracker = await agent.processor.get_tracker(sender)
             tracker.update(Restarted())
             await agent.processor.save_tracker(tracker)
+
+    @staticmethod
+    async def conversation_state(app: Sanic, sender: str) -> dict[str, str | None]:
+        """The conversation's language and where it came from (its slots), if any."""
+        agent = getattr(app.ctx, "agent", None)
+        if agent is None or agent.tracker_store is None:
+            return {}
+        tracker = await agent.tracker_store.retrieve(sender)
+        if tracker is None:
+            return {}
+        return {
+            "language": tracker.get_slot(LANGUAGE_SLOT),
+            "source": tracker.get_slot(LANGUAGE_SOURCE_SLOT),
+        }
 
     @staticmethod
     async def conversation_language(app: Sanic, sender: str) -> str:

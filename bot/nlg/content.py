@@ -9,7 +9,8 @@ A node is one of:
 - ``msg(key, **values)``: a catalog message (its English text is the key) with
   ``{placeholders}`` filled from rendered values;
 - ``data(text)``: text from data (a service's name, a phone number, a source's title),
-  shown as it is;
+  shown as it is; ``prose(text)``: sentences from data (a description), machine-translated
+  where a package allows;
 - ``join(*nodes, sep=...)`` / ``lines`` / ``paragraphs``: parts put together, empty ones
   left out; the separator is punctuation or white space, never words;
 - ``date``, ``time``, ``number``, ``days``, ``language``: values formatted for the
@@ -40,6 +41,13 @@ def msg(key: str, /, **values: Any) -> dict[str, Any]:
 def data(text: Any) -> dict[str, Any]:
     """Text from data, shown as it is (never looked up in a catalog)."""
     return {"data": "" if text is None else str(text)}
+
+
+def prose(text: Any) -> dict[str, Any]:
+    """Sentences from data written in English (a service's description): shown as they are,
+    or machine-translated, with the notice, where the conversation's language has a
+    package. Names, addresses and numbers are ``data``: never translated."""
+    return {"data": "" if text is None else str(text), "prose": True}
 
 
 def join(*parts: Node, sep: str = "") -> dict[str, Any]:

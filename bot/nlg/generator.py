@@ -21,10 +21,26 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.i18n.catalogs import load_catalogs
-from bot.languages import LANGUAGES
-from bot.nlg.content import CONTENT_KEY, HAVEN_RESPONSE, button, msg, reply
+from bot.languages import is_supported, menu_languages
+from bot.nlg.content import CONTENT_KEY, HAVEN_RESPONSE, button, data, msg, reply
 from bot.nlg.render import Renderer
 from bot.settings import get_settings
+
+# Crisis replies come from a reviewed catalog or in English: never machine-translated.
+REVIEWED_ONLY = frozenset({"utter_crisis"})
+LANGUAGE_MENU = "utter_choose_language"
+CHOOSE_LANGUAGE = '/choose_language{{"language": "{code}"}}'
+
+
+def language_menu(response: dict[str, Any]) -> dict[str, Any]:
+    """The language menu from the registry: each language Haven can answer in, by its own
+    name (the domain's buttons are the fallback when the registry offers nothing)."""
+    buttons = [
+        button(data(language.native_name), CHOOSE_LANGUAGE.format(code=language.code))
+        for language in menu_languages()
+    ]
+    content = domain_content(response)
+    return reply(content["text"], buttons or content["buttons"])
 
 
 def domain_content(response: dict[str, Any]) -> dict[str, Any]:
@@ -52,10 +68,11 @@ class LocalizedResponseGenerator(TemplatedNaturalLanguageGenerator):
 
     def conversation_language(self, filled_slots: dict[str, Any]) -> str:
         language = filled_slots.get("language")
-        return language if language in LANGUAGES else get_settings().default_language
+        return language if is_supported(language) else get_settings().default_language
 
-    def renderer(self, filled_slots: dict[str, Any]) -> Renderer:
-        return Renderer(self.conversation_language(filled_slots), self.catalogs)
+    def renderer(self, filled_slots: dict[str, Any], reviewed_only: bool = False) -> Renderer:
+        language = self.conversation_language(filled_slots)
+        return Renderer(language, self.catalogs, reviewed_only=reviewed_only)
 
     async def generate(
         self,
@@ -75,14 +92,15 @@ class LocalizedResponseGenerator(TemplatedNaturalLanguageGenerator):
         **kwargs: Any,
     ) -> dict[str, Any] | None:
         """Render one reply (synchronous; used by tests directly)."""
-        renderer = self.renderer(filled_slots)
+        renderer = self.renderer(filled_slots, reviewed_only=utter_action in REVIEWED_ONLY)
         if utter_action == HAVEN_RESPONSE:
             return renderer.reply(kwargs.get(CONTENT_KEY) or {})
         response = self._random_response_for(utter_action, output_channel, filled_slots)
         if response is None:
             return None
         rendered = copy.deepcopy(response)
-        rendered.update(renderer.reply(domain_content(response)))
+        content = language_menu(response) if utter_action == LANGUAGE_MENU else None
+        rendered.update(renderer.reply(content or domain_content(response)))
         if not response.get("buttons"):
             rendered.pop("buttons", None)
         return rendered

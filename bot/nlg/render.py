@@ -19,12 +19,17 @@ from babel.dates import format_date, format_time, get_day_names
 from babel.numbers import format_decimal
 
 from bot.directory.hours import DAY_CODES
-from bot.i18n.catalogs import Catalogs, load_catalogs
-from bot.languages import language_name_in_itself
+from bot.i18n import machine
+from bot.i18n.catalogs import N_, Catalogs, load_catalogs
+from bot.languages import REGISTRY, SOURCE_LANGUAGE, language_name_in_itself
 from bot.settings import get_settings
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 LETTER = re.compile(r"[^\W\d_]")
+
+# Shown under a reply any part of which was machine-translated (itself machine-translated
+# where no catalog has it; its English follows in brackets then).
+MACHINE_NOTICE = N_("Machine-translated from English: it may contain mistakes.")
 
 
 class RenderError(ValueError):
@@ -59,20 +64,52 @@ class Renderer:
     """
 
     def __init__(
-        self, language: str, catalogs: Catalogs | None = None, strict: bool = False
+        self,
+        language: str,
+        catalogs: Catalogs | None = None,
+        strict: bool = False,
+        reviewed_only: bool = False,
     ) -> None:
         self.language = language
         self.catalogs = catalogs or load_catalogs(get_settings().locales_dir)
         self.strict = strict
+        # Crisis replies: a reviewed catalog or English, never a machine translation.
+        self.reviewed_only = reviewed_only
         self.variables = variables(language)
+        self.machine_translated = False  # some part came from Argos: the notice is due
+        self.untranslated = False  # some part stayed English: the door line is due
 
     # The hooks: where a string comes from, per kind.
     def translate(self, key: str) -> str:
-        """The reviewed catalog's text for ``key``, else the English key."""
-        return self.catalogs.translate(key, self.language)
+        """``key`` in the conversation's language: its catalog, else machine translation
+        (never for a crisis reply), else the English key."""
+        if self.language == SOURCE_LANGUAGE:
+            return key
+        language = REGISTRY.get(self.language)
+        if self.reviewed_only and not (language and language.reviewed):
+            self.untranslated = True
+            return key
+        found = self.catalogs.lookup(key, self.language)
+        if found is not None:
+            return found
+        return self._machine(key) or key
 
-    def show_data(self, text: str) -> str:
-        return text
+    def show_data(self, text: str, prose: bool = False) -> str:
+        """Text from data as it is; prose (a service's description, written in English)
+        machine-translated where the conversation's language has a package."""
+        if not prose or self.language == SOURCE_LANGUAGE or self.reviewed_only:
+            return text
+        return self._machine(text) or text
+
+    def _machine(self, english: str) -> str | None:
+        if not LETTER.search(english):
+            return english
+        translated = machine.to_language(english, self.language)
+        if translated is None:
+            self.untranslated = True
+            return None
+        self.machine_translated = True
+        return translated
 
     # The tree.
     def render(self, node: Any) -> str:
@@ -91,7 +128,7 @@ class Renderer:
             values = {name: self.render(v) for name, v in (node.get("values") or {}).items()}
             return fill(self.translate(node["msg"]), {**self.variables, **values})
         if "data" in node:
-            return self.show_data(node["data"])
+            return self.show_data(node["data"], prose=bool(node.get("prose")))
         if "join" in node:
             parts = (self.render(part) for part in node["join"])
             return node.get("sep", "").join(p for p in parts if p)
@@ -127,11 +164,30 @@ class Renderer:
             return code
 
     def reply(self, content: Mapping[str, Any]) -> dict[str, Any]:
-        """A finished reply: text and buttons (payloads untouched)."""
+        """A finished reply: text and buttons (payloads untouched), then what the reader
+        must know about its language: the machine-translation notice, or the door line."""
         rendered: dict[str, Any] = {"text": self.render(content.get("text")) or None}
         buttons = [
             {**b, "title": self.render(b.get("title"))} for b in content.get("buttons") or []
         ]
         if buttons:
             rendered["buttons"] = buttons
+        note = self.language_note()
+        if note and rendered["text"]:
+            rendered["text"] = f"{rendered['text']}\n\n{note}"
         return rendered
+
+    def language_note(self) -> str | None:
+        """The machine-translation notice, or (English shown) the language's door line."""
+        language = REGISTRY.get(self.language)
+        if self.language == SOURCE_LANGUAGE or language is None:
+            return None
+        if self.untranslated and language.door and (self.reviewed_only or not language.has_catalog):
+            return language.door
+        if self.machine_translated:
+            found = self.catalogs.lookup(MACHINE_NOTICE, self.language)
+            if found is None:
+                translated = machine.to_language(MACHINE_NOTICE, self.language)
+                found = f"{translated} ({MACHINE_NOTICE})" if translated else MACHINE_NOTICE
+            return f"ⓘ {found}"
+        return None

@@ -37,6 +37,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.i18n.text import fold, words
+from bot.languages import ORIGINAL_TEXT
 from bot.nlu.guard import NO_TEXT_INTENT, set_intent
 from bot.safety.crisis_rules import CHECK, DEFAULT_CRISIS_TYPE, detect_crisis
 from bot.safety.danger_model import (
@@ -57,7 +58,6 @@ DISCLOSURE_INTENT = "disclosure"
 CRISIS_ENTITY = "crisis_type"
 DANGER_KEY = "haven_danger"  # parse-data key: the assessment and the held intent
 # Set on a message by a component that replaces its text (pivot translation).
-ORIGINAL_TEXT = "haven_original_text"
 TIERS = ("none", "disclosure", "possible", "danger")  # in rising order
 TIER_INTENTS = {
     "danger": CRISIS_INTENT,

@@ -31,7 +31,7 @@ from rasa.shared.nlu.training_data.message import Message
 from bot.i18n.detect import mentioned_language
 from bot.i18n.text import fold, has_letters_or_digits
 from bot.knowledge.situation import ADULT_AGE, read_situation
-from bot.languages import LANGUAGES
+from bot.languages import REGISTRY
 from bot.safety.sanitize import CHANNEL_FLAGS_KEY
 
 NO_TEXT_INTENT = "no_text"
@@ -95,7 +95,7 @@ class InputGuard(GraphComponent):
         return cls()
 
     def process(self, messages: list[Message]) -> list[Message]:
-        names = {code: language.names for code, language in LANGUAGES.items()}
+        names = {code: language.names for code, language in REGISTRY.items()}
         for message in messages:
             text = message.get(TEXT) or ""
             if not has_letters_or_digits(text):

@@ -27,7 +27,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.i18n.detect import detect_language
-from bot.languages import LANGUAGES, is_supported
+from bot.languages import is_supported
 from bot.settings import get_settings
 
 LANGUAGE_SLOT = "language"
@@ -36,6 +36,10 @@ EXPLICIT_ENTITY = "language"
 # Parse-data key of the detection (not an entity: it is about the message, not in it, and
 # keeps end-to-end test stories free of annotations nobody typed).
 DETECTION_KEY = "haven_language_detection"
+# Message-metadata key the channel fills (server side, never from the client) with the
+# conversation's language and its source, for the NLU components that need it before the
+# dialogue runs (the English pivot).
+CONVERSATION_METADATA = "haven_conversation"
 # A detected language replaces an established one only with this much evidence.
 MIN_WORDS_TO_SWITCH = 3
 MIN_CONFIDENCE_TO_SWITCH = 0.75
@@ -139,7 +143,7 @@ def language_state_after(tracker: DialogueStateTracker, default: str) -> Languag
         evidence = int(found.get("evidence") or 0)
     metadata = latest.metadata or {}
     hint = metadata.get("language") if isinstance(metadata, dict) else None
-    hint = hint if isinstance(hint, str) and hint in LANGUAGES else None
+    hint = hint if isinstance(hint, str) and is_supported(hint) else None
     return next_language_state(current, explicit, detected, confidence, evidence, hint, default)
 
 

@@ -17,6 +17,8 @@ from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.i18n.catalogs import N_, load_catalogs
+from bot.languages import menu_languages
 from bot.settings import get_settings
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -33,10 +35,46 @@ EVENTS_TIMEOUT_SECONDS = 40  # longer than the channel's long poll (25 s)
 chat = Blueprint("haven_web_chat")
 
 
+# The page's own words, translated from the catalogs for each language of the menu.
+UI = {
+    "language": N_("Language"),
+    "exit": N_("Quick exit"),
+    "send": N_("Send"),
+    "your-message": N_("Your message"),
+    "write-here": N_("Write your message here"),
+    "sending": N_("Sending…"),
+    "error": N_("Could not reach Haven. Check your connection and try again."),
+    "cleared": N_("The chat was cleared after 10 minutes without activity."),
+    "you": N_("You"),
+    "conversation": N_("Conversation"),
+    "notice": N_(
+        "Automated assistant, not a person. Not the police, not immigration. In danger, "
+        'call 911. Press Esc twice or tap "Quick exit" to leave fast.'
+    ),
+}
+
+
+def page_config() -> dict:
+    """What the script reads: the quick exit, the language menu (code, name in itself,
+    direction) and the page's words in each of those languages."""
+    catalogs = load_catalogs(get_settings().locales_dir)
+    languages = menu_languages()
+    return {
+        "quickExitUrl": get_settings().quick_exit_url,
+        "languages": [
+            {"code": lang.code, "name": lang.native_name, "dir": lang.direction}
+            for lang in languages
+        ],
+        "ui": {
+            lang.code: {key: catalogs.translate(text, lang.code) for key, text in UI.items()}
+            for lang in languages
+        },
+    }
+
+
 def _page() -> str:
     """index.html with the settings the script reads (a JSON data attribute, escaped)."""
-    settings = get_settings()
-    config = json.dumps({"quickExitUrl": settings.quick_exit_url}).replace("&", "&amp;")
+    config = json.dumps(page_config(), ensure_ascii=True).replace("&", "&amp;")
     page = (STATIC / "index.html").read_text(encoding="utf-8")
     return page.replace("{{config}}", config.replace('"', "&quot;"))
 

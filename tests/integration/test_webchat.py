@@ -135,6 +135,28 @@ def test_right_to_left_text_is_laid_out_right_to_left(stack, browser) -> None:
     screenshot(browser, "right-to-left")
 
 
+def test_arabic_from_the_picker_lays_the_page_out_right_to_left(stack, browser) -> None:
+    """The picker comes from the registry; Arabic turns the whole page right to left, its
+    own words come from the Arabic catalog, and the replies are Arabic."""
+    browser.get(stack.web_url + "/")
+    wait_for_bot(browser, 1)
+    offered = [
+        o.get_attribute("value") for o in browser.find_elements(By.CSS_SELECTOR, "#language option")
+    ]
+    assert {"en", "es", "fr", "pt", "ar", "ht"} <= set(offered)
+    Select(browser.find_element(By.ID, "language")).select_by_value("ar")
+    reply = wait_for_bot(browser, 2)
+    html = browser.find_element(By.TAG_NAME, "html")
+    assert (html.get_attribute("lang"), html.get_attribute("dir")) == ("ar", "rtl")
+    assert browser.find_element(By.ID, "quick-exit").text == "خروج سريع"
+    assert any("\u0600" <= ch <= "\u06ff" for ch in reply), reply
+    title, exit_button = (
+        browser.find_element(By.CSS_SELECTOR, sel).rect["x"] for sel in (".title", "#quick-exit")
+    )
+    assert title > exit_button  # the bar is mirrored
+    screenshot(browser, "conversation-ar")
+
+
 def test_a_message_sent_later_reaches_the_open_page(stack: RunningStack, browser) -> None:
     browser.get(stack.web_url + "/")
     wait_for_bot(browser, 1)

@@ -342,6 +342,7 @@ def test_migrations_match_the_models(tmp_path: Path) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    import bot.i18n.machine  # noqa: F401 - registers the translation table
     from bot.db.base import metadata
     from bot.db.engine import get_engine
 

@@ -10,22 +10,35 @@
   const asked = Number(new URLSearchParams(location.search).get("idle"));
   const IDLE_MS = Math.min(10 * 60, asked > 0 ? asked : Infinity) * 1000;
   const RTL = ["ar", "fa", "he", "ps", "ur", "yi"];
-  const UI = {
+  // Built in for English and Spanish; the server sends every menu language's words.
+  const BUILT_IN = {
     en: { language: "Language", exit: "Quick exit", send: "Send", "your-message": "Your message",
       "write-here": "Write your message here", sending: "Sending…", error: "Could not reach Haven. Check your connection and try again.",
-      cleared: "The chat was cleared after 10 minutes without activity.", you: "You", haven: "Haven",
+      cleared: "The chat was cleared after 10 minutes without activity.", you: "You", haven: "Haven", conversation: "Conversation",
       notice: "Automated assistant, not a person. Not the police, not immigration. In danger, call 911. Press Esc twice or tap \"Quick exit\" to leave fast." },
     es: { language: "Idioma", exit: "Salida rápida", send: "Enviar", "your-message": "Tu mensaje",
       "write-here": "Escribe tu mensaje aquí", sending: "Enviando…", error: "No se pudo contactar a Haven. Revisa tu conexión e inténtalo de nuevo.",
-      cleared: "El chat se borró tras 10 minutos sin actividad.", you: "Tú", haven: "Haven",
+      cleared: "El chat se borró tras 10 minutos sin actividad.", you: "Tú", haven: "Haven", conversation: "Conversación",
       notice: "Asistente automático, no una persona. No es la policía ni inmigración. En peligro, llama al 911. Pulsa Esc dos veces o toca \"Salida rápida\" para salir rápido." },
   };
+  const UI = Object.assign({}, BUILT_IN, config.ui || {});
+  const LANGUAGES = config.languages || [{ code: "en", name: "English", dir: "ltr" }, { code: "es", name: "Español", dir: "ltr" }];
   const log = document.getElementById("log");
   const form = document.getElementById("composer");
   const input = document.getElementById("message");
   const statusLine = document.getElementById("status");
   const picker = document.getElementById("language");
-  let language = (navigator.language || "en").slice(0, 2).toLowerCase() === "es" ? "es" : "en";
+  picker.textContent = "";
+  for (const entry of LANGUAGES) {
+    const option = document.createElement("option");
+    option.value = entry.code;
+    option.lang = entry.code;
+    option.dir = entry.dir;
+    option.textContent = entry.name;
+    picker.appendChild(option);
+  }
+  const browser = (navigator.language || "en").slice(0, 2).toLowerCase();
+  let language = LANGUAGES.some((entry) => entry.code === browser) ? browser : "en";
   let sender = newSender();
   let after = 0;
   let idleTimer = null;
@@ -38,15 +51,16 @@
     return btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
   }
 
-  function t(key) { return (UI[language] || UI.en)[key] || UI.en[key] || key; }
+  function t(key) { return (UI[language] || {})[key] || BUILT_IN.en[key] || key; }
 
   function applyLanguage() {
     document.documentElement.lang = language;
-    document.documentElement.dir = RTL.includes(language) ? "rtl" : "ltr";
+    const entry = LANGUAGES.find((item) => item.code === language);
+    document.documentElement.dir = entry ? entry.dir : (RTL.includes(language) ? "rtl" : "ltr");
     picker.value = language;
     document.querySelectorAll("[data-text]").forEach((el) => { el.textContent = t(el.dataset.text); });
     document.querySelectorAll("[data-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.placeholder); });
-    log.setAttribute("aria-label", language === "es" ? "Conversación" : "Conversation");
+    log.setAttribute("aria-label", t("conversation"));
   }
 
   // Links (https://…, www.…, name.gov/…) and phone numbers (911, 1-888-373-7888, 233733 after "text").
