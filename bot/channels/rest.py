@@ -86,7 +86,12 @@ class HavenRestInput(HavenInputChannel):
             return response.json({"error": "Haven could not process this message."}, status=500)
         notes = [{"recipient_id": sender, "text": note} for note in handled.notes]
         replies = list(collector.messages) if handled.replies_stand else []
-        return response.json(notes + replies)
+        headers = await self.turn_headers(request.app, sender)
+        return response.json(notes + replies, headers=headers)
+
+    async def turn_headers(self, app: Any, sender: str) -> dict[str, str]:
+        """Extra response headers of a turn (none over REST)."""
+        return {}
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint(f"haven_webhook_{type(self).__name__}", __name__)

@@ -112,6 +112,9 @@ class WebChatOutput(OutputChannel):
             self.pushed.push(recipient_id, {"recipient_id": recipient_id, **shown})
 
 
+LANGUAGE_HEADER = "X-Haven-Language"
+
+
 class HavenWebChatInput(HavenRestInput):
     """The web chat: a turn over HTTP as over REST (page-made conversation ids only),
     later messages by long polling."""
@@ -128,6 +131,11 @@ class HavenWebChatInput(HavenRestInput):
 
     def get_output_channel(self) -> OutputChannel:
         return WebChatOutput(self.pushed)
+
+    async def turn_headers(self, app: Any, sender: str) -> dict[str, str]:
+        """The conversation's language after the turn, so the page follows it (an Arabic
+        message turns the page right to left, in Arabic)."""
+        return {LANGUAGE_HEADER: await self.conversation_language(app, sender)}
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webchat = super().blueprint(on_new_message)

@@ -103,9 +103,11 @@ def ordinary_examples(
     return found
 
 
-def model_tier(assessment: Assessment, intent: dict[str, Any], word_count: int) -> str:
+def model_tier(
+    assessment: Assessment, intent: dict[str, Any], word_count: int, is_question: bool = False
+) -> str:
     """The danger model's tier, weighed against what the intent model understood."""
-    name, confidence = intent.get("name"), intent.get("confidence", 0)
+    name, confidence = intent.get("name") or "", intent.get("confidence", 0)
     understood = name not in UNCLEAR_INTENTS
     if word_count < MIN_WORDS_FOR_MODEL:
         if (understood and confidence >= ORDINARY_REPLY_CONFIDENCE) or (
@@ -115,11 +117,26 @@ def model_tier(assessment: Assessment, intent: dict[str, Any], word_count: int) 
         return min(assessment.tier, "possible", key=TIERS.index)
     if assessment.tier == "possible" and name in SAFETY_REPLY_INTENTS:
         return "none"
+    sure = understood and confidence >= ORDINARY_REPLY_CONFIDENCE
+    if assessment.tier == "possible" and assessment.danger < CHECK_IN_THRESHOLD and sure:
+        # Doubt words without danger ("i think what is happening to me might be
+        # trafficking") in a message the intent model understood: answer it.
+        return "none"
+    if assessment.tier == "disclosure" and sure and is_question and name.startswith("kb_"):
+        # A rights question about exploitation ("is it legal for an employer to hold my
+        # passport?") is answered; a statement of it ("my employer took my passport") is
+        # acknowledged first.
+        return "none"
     if (
         assessment.tier in ("disclosure", "possible")
         and name in HELPER_INTENTS
         and confidence >= HELPER_CONFIDENCE
     ):
+        return "none"
+    if assessment.tier == "danger" and name in HELPER_INTENTS and sure and is_question:
+        # Someone asking what to do about another person ("a 13-year-old at my neighbour's
+        # never goes to school, whom do I call?"): the helper answer names 911 first; a
+        # keyword hit ("he is beating her right now") still gives the crisis reply.
         return "none"
     return assessment.tier
 
@@ -206,7 +223,8 @@ class DangerDetector(GraphComponent):
             return
         texts = [message.get(TEXT) or "", message.get(ORIGINAL_TEXT) or ""]
         assessment = self.model.assess(*texts)
-        tier = model_tier(assessment, intent, max(len(words(t)) for t in texts))
+        asked = any("?" in t or QUESTION.match(fold(t)) for t in texts if t)
+        tier = model_tier(assessment, intent, max(len(words(t)) for t in texts), asked)
         crisis_type = assessment.danger_type
         model_unsure_of_kind = assessment.danger < CHECK_IN_THRESHOLD
         rule = detect_crisis(*texts)

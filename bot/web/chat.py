@@ -10,6 +10,7 @@ no storage), so closing or reloading it ends the conversation on that device.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import aiohttp
@@ -30,6 +31,8 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+LANGUAGE_HEADER = "X-Haven-Language"  # the conversation's language after a turn
+LANGUAGE_CODE = re.compile(r"^[a-z]{2,3}$")
 EVENTS_TIMEOUT_SECONDS = 40  # longer than the channel's long poll (25 s)
 
 chat = Blueprint("haven_web_chat")
@@ -115,7 +118,11 @@ async def _forward(request: Request, method: str, path: str, **options) -> HTTPR
     try:
         async with request.app.ctx.rasa.request(method, url, **options) as reply:
             body = await reply.read()
-            return response.raw(body, status=reply.status, content_type="application/json")
+            spoken = reply.headers.get(LANGUAGE_HEADER, "")
+            headers = {LANGUAGE_HEADER: spoken} if LANGUAGE_CODE.match(spoken) else {}
+            return response.raw(
+                body, status=reply.status, content_type="application/json", headers=headers
+            )
     except (aiohttp.ClientError, TimeoutError):
         return response.json({"error": "Haven is starting or busy. Try again."}, status=503)
 

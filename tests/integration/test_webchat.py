@@ -157,6 +157,17 @@ def test_arabic_from_the_picker_lays_the_page_out_right_to_left(stack, browser) 
     screenshot(browser, "conversation-ar")
 
 
+def test_writing_in_arabic_turns_the_page_arabic(stack, browser) -> None:
+    """No picker needed: the conversation becomes Arabic, and the page follows it."""
+    browser.get(stack.web_url + "/")
+    wait_for_bot(browser, 1)
+    browser.find_element(By.ID, "message").send_keys("مرحبا ساعدني", Keys.ENTER)
+    reply = wait_for_bot(browser, 2)
+    html = browser.find_element(By.TAG_NAME, "html")
+    assert (html.get_attribute("lang"), html.get_attribute("dir")) == ("ar", "rtl")
+    assert any("\u0600" <= ch <= "\u06ff" for ch in reply), reply
+
+
 def test_a_message_sent_later_reaches_the_open_page(stack: RunningStack, browser) -> None:
     browser.get(stack.web_url + "/")
     wait_for_bot(browser, 1)

@@ -142,6 +142,12 @@
       });
       const body = await reply.json();
       statusLine.textContent = reply.ok ? "" : (body && body.error) || t("error");
+      // The conversation's language after this turn (a message in Arabic makes it Arabic).
+      const spoken = reply.headers.get("X-Haven-Language");
+      if (spoken && spoken !== language && LANGUAGES.some((entry) => entry.code === spoken)) {
+        language = spoken;
+        applyLanguage();
+      }
       if (reply.ok) showReplies(body);
     } catch (error) {
       statusLine.textContent = t("error");
