@@ -85,11 +85,13 @@ class Renderer:
         (never for a crisis reply), else the English key."""
         if self.language == SOURCE_LANGUAGE:
             return key
-        language = REGISTRY.get(self.language)
-        if self.reviewed_only and not (language and language.reviewed):
+        found = self.catalogs.lookup(key, self.language)
+        if self.reviewed_only:
+            language = REGISTRY.get(self.language)
+            if found is not None and language is not None and language.reviewed:
+                return found
             self.untranslated = True
             return key
-        found = self.catalogs.lookup(key, self.language)
         if found is not None:
             return found
         return self._machine(key) or key

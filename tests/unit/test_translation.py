@@ -258,3 +258,17 @@ def test_descriptions_are_translated_but_names_and_addresses_never(
     name, description, address = Renderer("de").render(content).split("\n")
     assert (name, address) == ("Help for food", "100 Main St")
     assert description.startswith("Hilfe für")
+
+
+def test_a_crisis_line_missing_from_a_reviewed_catalog_stays_english(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from bot.i18n import machine
+    from bot.nlg.render import Renderer
+
+    monkeypatch.setattr(machine, "to_language", lambda text, language: "MACHINE")
+    crisis = Renderer("es", reviewed_only=True)
+    assert (
+        crisis.translate("A crisis line no catalog has yet.") == "A crisis line no catalog has yet."
+    )
+    assert Renderer("es").translate("A crisis line no catalog has yet.") == "MACHINE"
