@@ -149,16 +149,11 @@ class HavenInputChannel(InputChannel):
             "source": tracker.get_slot(LANGUAGE_SOURCE_SLOT),
         }
 
-    @staticmethod
-    async def conversation_language(app: Sanic, sender: str) -> str:
+    @classmethod
+    async def conversation_language(cls, app: Sanic, sender: str) -> str:
         """The conversation's language (its slot), else the default."""
-        language = get_settings().default_language
-        agent = getattr(app.ctx, "agent", None)
-        if agent is not None and agent.tracker_store is not None:
-            tracker = await agent.tracker_store.retrieve(sender)
-            if tracker is not None and tracker.get_slot("language"):
-                language = tracker.get_slot("language")
-        return language
+        state = await cls.conversation_state(app, sender)
+        return state.get("language") or get_settings().default_language
 
     async def note(self, app: Sanic, sender: str, message: str, **values: Any) -> str:
         """A channel note in the conversation's language (read after Rasa replied)."""

@@ -194,6 +194,7 @@ class Known:
     words: frozenset[str] = frozenset()
 
 
+@lru_cache(maxsize=1)  # the registry is read once per process; detection runs per message
 def _registry() -> dict[str, Known]:
     from bot.languages import REGISTRY
 
