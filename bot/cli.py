@@ -326,5 +326,126 @@ def translate_list() -> None:
         click.echo(f"package {package.pair} {package.version}: {package.path}")
 
 
+@main.group()
+def staff() -> None:
+    """Staff accounts for the console at /staff (case managers, supervisors, admins)."""
+
+
+def _staff_database() -> str:
+    from bot.db.migrate import upgrade
+
+    url = get_settings().database_url
+    upgrade(url)  # the staff tables exist before the first account is made
+    return url
+
+
+def _new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    return click.prompt("Password (12+ characters)", hide_input=True, confirmation_prompt=True)
+
+
+@staff.command("add")
+@click.argument("username")
+@click.option("--name", "display_name", default="", help="Name the user sees when you join.")
+@click.option(
+    "--role",
+    type=click.Choice(["case_manager", "supervisor", "admin"]),
+    default="case_manager",
+    show_default=True,
+    help="Supervisors and admins also see the audit log and act on any referral.",
+)
+@click.option("--language", default="en", show_default=True, help="The console's language.")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def staff_add(
+    username: str, display_name: str, role: str, language: str, password_stdin: bool
+) -> None:
+    """Create a staff account (asks for the password; it is stored as an Argon2 hash)."""
+    from bot.handoff.staff import StaffError, add_staff
+    from bot.languages import REGISTRY
+
+    if language not in REGISTRY:
+        raise click.BadParameter(f"not a language Haven knows: {language}", param_hint="--language")
+    url = _staff_database()
+    try:
+        made = add_staff(
+            username, _new_password(password_stdin), display_name, role, language, url=url
+        )
+    except StaffError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Created {made.role} {made.username} ({made.display_name}).")
+    click.echo(f"Sign in at {get_settings().console_url}/login")
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """Every staff account, its role and whether it is active."""
+    from bot.handoff.staff import list_staff
+
+    for member, active in list_staff(_staff_database()):
+        state = "active" if active else "disabled"
+        click.echo(f"{member.username:<24}{member.role:<14}{member.language:<5}{state:<10}"
+                   f"{member.display_name}")  # fmt: skip
+
+
+@staff.command("password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def staff_password(username: str, password_stdin: bool) -> None:
+    """Set a new password (signs the account out everywhere and unlocks it)."""
+    from bot.handoff.staff import StaffError, set_password
+
+    try:
+        set_password(username, _new_password(password_stdin), _staff_database())
+    except StaffError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"Password changed for {username}.")
+
+
+@staff.command("disable")
+@click.argument("username")
+def staff_disable(username: str) -> None:
+    """Disable an account and end its sessions."""
+    _set_active(username, False)
+
+
+@staff.command("enable")
+@click.argument("username")
+def staff_enable(username: str) -> None:
+    """Enable a disabled account."""
+    _set_active(username, True)
+
+
+@staff.command("unlock")
+@click.argument("username")
+def staff_unlock(username: str) -> None:
+    """Unlock an account locked after too many wrong passwords."""
+    _set_active(username, True)
+
+
+def _set_active(username: str, active: bool) -> None:
+    from bot.handoff.staff import StaffError, set_active
+
+    try:
+        set_active(username, active, _staff_database())
+    except StaffError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{username}: {'active' if active else 'disabled'}.")
+
+
+@staff.command("rotate-key")
+def staff_rotate_key() -> None:
+    """Re-encrypt referrals' contact details with the first key in HAVEN_CONTACT_KEYS.
+
+    Put a new key first in HAVEN_CONTACT_KEYS (keep the old one after it), run this, then
+    remove the old key. Make a key with:
+    python -c "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())"
+    """
+    from bot.handoff.referrals import rotate_keys
+
+    count = rotate_keys(_staff_database())
+    click.echo(f"Re-encrypted {count} referral(s) with the newest key.")
+
+
 if __name__ == "__main__":
     main()

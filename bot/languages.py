@@ -31,6 +31,10 @@ LOCALES_DIR = ROOT / "locales"
 SOURCE_LANGUAGE = "en"  # the language responses are written in (domain.yml)
 # Parse-data key of the user's own words when the model read their English translation.
 ORIGINAL_TEXT = "haven_original_text"
+# Parse-data keys the NLU components add to a user message (read back from the tracker by
+# the staff console): the detected language, and the pivot's decision for the message.
+DETECTION_KEY = "haven_language_detection"
+PIVOT_KEY = "haven_pivot"
 REVIEWED = "reviewed"
 
 

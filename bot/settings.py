@@ -7,6 +7,7 @@ into ``var/`` (never committed).
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 from dataclasses import dataclass
@@ -60,6 +61,29 @@ class Settings:
     telegram_api_url: str = "https://api.telegram.org/bot"  # the token is appended
     telegram_webhook_url: str = ""  # public HTTPS URL of the webhook: webhook mode, else polling
     telegram_secret_env: str = ""
+    handoff: str = "on"  # HAVEN_HANDOFF: "off" sends every "talk to a person" to the hotline
+    organisation: str = ""  # HAVEN_ORGANISATION: who the case managers work for
+    staff_hours: str = "mon-fri 09:00-17:00"  # HAVEN_STAFF_HOURS (bot.handoff.hours)
+    staff_timezone: str = "America/New_York"  # HAVEN_STAFF_TIMEZONE (IANA name)
+    staff_telegram_chat: str = ""  # HAVEN_STAFF_TELEGRAM_CHAT: a staff group to notify
+    public_url: str = ""  # HAVEN_PUBLIC_URL: the web process as staff reach it (links)
+    contact_keys_env: str = ""  # HAVEN_CONTACT_KEYS: Fernet keys, newest first, comma-separated
+    staff_session_minutes: int = 30  # idle staff sessions end after this long
+    staff_https: bool = False  # HAVEN_STAFF_HTTPS=1 behind TLS: the session cookie is Secure
+
+    @property
+    def contact_keys(self) -> list[str]:
+        """Keys that encrypt contact details at rest (``bot.handoff.crypto``): HAVEN_CONTACT_KEYS
+        (newest first; older ones still decrypt, for rotation), else one generated into
+        var/ once."""
+        if self.contact_keys_env:
+            return [k.strip() for k in self.contact_keys_env.split(",") if k.strip()]
+        return [_read_or_create_secret(self.var_dir / "contact-key", fernet=True)]
+
+    @property
+    def console_url(self) -> str:
+        """Where staff open the console (links in staff notifications)."""
+        return (self.public_url or f"http://127.0.0.1:{self.web_port}").rstrip("/") + "/staff"
 
     @property
     def telegram_mode(self) -> str | None:
@@ -120,14 +144,18 @@ def ensure_private_dir(path: Path) -> Path:
     return path
 
 
-def _read_or_create_secret(path: Path) -> str:
-    """The secret in ``path``; created (0600, atomically) by whoever asks first."""
+def _read_or_create_secret(path: Path, fernet: bool = False) -> str:
+    """The secret in ``path``; created (0600, atomically) by whoever asks first (a Fernet
+    key, 32 random bytes in url-safe base64, when ``fernet``)."""
     if not path.exists():
         ensure_private_dir(path.parent)
         draft = path.with_name(f".{path.name}.{os.getpid()}")
         fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
-            handle.write(secrets.token_urlsafe(32) + "\n")
+            secret = secrets.token_bytes(32) if fernet else None
+            text = base64.urlsafe_b64encode(secret).decode() if fernet else None
+            text = text or secrets.token_urlsafe(32)
+            handle.write(text + "\n")
         try:
             os.link(draft, path)  # fails if another process was first: then use theirs
         except FileExistsError:
@@ -171,4 +199,13 @@ def get_settings() -> Settings:
         telegram_api_url=_env("TELEGRAM_API_URL", "https://api.telegram.org/bot"),
         telegram_webhook_url=_env("TELEGRAM_WEBHOOK_URL", ""),
         telegram_secret_env=_env("TELEGRAM_WEBHOOK_SECRET", ""),
+        handoff=_env("HAVEN_HANDOFF", "on").lower(),
+        organisation=_env("HAVEN_ORGANISATION", ""),
+        staff_hours=_env("HAVEN_STAFF_HOURS", "mon-fri 09:00-17:00"),
+        staff_timezone=_env("HAVEN_STAFF_TIMEZONE", "America/New_York"),
+        staff_telegram_chat=_env("HAVEN_STAFF_TELEGRAM_CHAT", ""),
+        public_url=_env("HAVEN_PUBLIC_URL", ""),
+        contact_keys_env=_env("HAVEN_CONTACT_KEYS", ""),
+        staff_session_minutes=_env_int("HAVEN_STAFF_SESSION_MINUTES", 30),
+        staff_https=_env("HAVEN_STAFF_HTTPS", "") in {"1", "true", "yes", "on"},
     )

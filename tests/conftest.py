@@ -84,6 +84,28 @@ def seed_expired_conversation(var_dir: Path) -> None:
 
 
 TELEGRAM_SECRET = "telegram-webhook-secret-for-tests_0123"
+STAFF_PASSWORD = "correct horse battery staple"
+# username: (name shown to users, role, console language)
+STAFF = {
+    "casey": ("Casey", "case_manager", "en"),
+    "sofia": ("Sofía", "case_manager", "es"),
+    "sam": ("Sam", "supervisor", "en"),
+}
+STAFF_TELEGRAM_CHAT = "-1001234567"
+
+
+def add_staff_accounts(var_dir: Path) -> None:
+    """The stack's staff, made as an operator makes them: with `haven staff add`."""
+    env = {**os.environ, "HAVEN_VAR_DIR": str(var_dir)}
+    for username, (name, role, language) in STAFF.items():
+        subprocess.run(
+            [sys.executable, "-m", "bot.cli", "staff", "add", username, "--name", name,
+             "--role", role, "--language", language, "--password-stdin"],
+            input=STAFF_PASSWORD + "\n", text=True, cwd=ROOT, env=env, check=True,
+            capture_output=True,
+        )  # fmt: skip
+
+
 QUICK_EXIT_URL = "about:blank"
 
 
@@ -178,6 +200,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_telegram) -> Iterator[R
     var_dir = tmp_path_factory.mktemp("haven-var")
     seed_expired_conversation(var_dir)
     install_test_packages(var_dir, tmp_path_factory.mktemp("argos-packages"))
+    add_staff_accounts(var_dir)
     telegram = {
         "TELEGRAM_TOKEN": fake_telegram.token,
         "TELEGRAM_API_URL": fake_telegram.base_url,
@@ -185,5 +208,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, fake_telegram) -> Iterator[R
         "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
     }
     web = {"HAVEN_QUICK_EXIT_URL": QUICK_EXIT_URL}  # no network here: a page that needs none
-    with running_stack(var_dir, {**telegram, **web}) as running:
+    # Staffed around the clock, so live chat is offered whenever the tests run.
+    handoff = {"HAVEN_STAFF_HOURS": "always", "HAVEN_STAFF_TELEGRAM_CHAT": STAFF_TELEGRAM_CHAT}
+    with running_stack(var_dir, {**telegram, **web, **handoff}) as running:
         yield running

@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.common import HavenInputChannel, client_metadata
+from bot.channels.pushed import WAIT_SECONDS, PushedMessages, PushedOutput, may_poll
 from bot.settings import get_settings
 
 MAX_SENDER_ID_CHARS = 128
@@ -58,11 +59,24 @@ def parse_request(request: Request) -> tuple[str, Any, dict[str, Any]] | HTTPRes
 
 
 class HavenRestInput(HavenInputChannel):
-    """The REST channel with Haven's input handling."""
+    """The REST channel with Haven's input handling, and messages that arrive between turns
+    (a case manager's): they go out first in the next turn's reply, or to a long poll of
+    ``GET /webhooks/rest/events?sender=...&after=N`` (conversation ids with 128 random
+    bits only; see ``bot.channels.pushed``)."""
+
+    def __init__(self) -> None:
+        self.pushed = PushedMessages()
 
     @classmethod
     def name(cls) -> str:
         return "rest"
+
+    def get_output_channel(self) -> OutputChannel:
+        return PushedOutput(self.pushed, self.name())
+
+    def replies_carry_pushed(self) -> bool:
+        """Whether a turn's reply starts with the messages that arrived since the last."""
+        return True
 
     def accepts_sender(self, sender: str) -> bool:
         """Whether a conversation id is one this channel serves (any, over REST)."""
@@ -86,8 +100,9 @@ class HavenRestInput(HavenInputChannel):
             return response.json({"error": "Haven could not process this message."}, status=500)
         notes = [{"recipient_id": sender, "text": note} for note in handled.notes]
         replies = list(collector.messages) if handled.replies_stand else []
+        pushed = self.pushed.take_unread(sender) if self.replies_carry_pushed() else []
         headers = await self.turn_headers(request.app, sender)
-        return response.json(notes + replies, headers=headers)
+        return response.json(pushed + notes + replies, headers=headers)
 
     async def turn_headers(self, app: Any, sender: str) -> dict[str, str]:
         """Extra response headers of a turn (none over REST)."""
@@ -106,5 +121,22 @@ class HavenRestInput(HavenInputChannel):
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
             return await self.answer_turn(request, on_new_message)
+
+        @webhook.route("/events", methods=["GET"])
+        async def events(request: Request) -> HTTPResponse:
+            sender = request.args.get("sender") or ""
+            if not may_poll(sender):
+                return _bad_request(
+                    "Only conversations with a long random id (22-64 characters of A-Z, a-z, "
+                    "0-9, _ and -) can read their messages this way."
+                )
+            try:
+                after = max(0, int(request.args.get("after") or 0))
+            except ValueError:
+                return _bad_request('"after" must be a whole number.')
+            wait = WAIT_SECONDS if request.args.get("wait", "1") != "0" else 0.0
+            found, last = await self.pushed.wait(sender, after, wait)
+            self.pushed.mark_delivered(sender, last)
+            return response.json({"messages": found, "last": last})
 
         return webhook

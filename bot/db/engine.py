@@ -66,10 +66,13 @@ def sqlite_engine(url: str, **options: Any) -> Engine:
     return engine
 
 
-@functools.lru_cache(maxsize=8)
 def get_engine(url: str | None = None) -> Engine:
     """The engine for ``url`` (default: the configured app database), created once."""
-    url = url or get_settings().database_url
+    return _engine(url or get_settings().database_url)
+
+
+@functools.lru_cache(maxsize=8)
+def _engine(url: str) -> Engine:
     if sa.engine.make_url(url).drivername.startswith("sqlite"):
         return sqlite_engine(url, future=True)
     return sa.create_engine(url, future=True, pool_pre_ping=True)

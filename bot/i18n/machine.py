@@ -170,3 +170,21 @@ def forget(language: str | None = None) -> int:
             return session.execute(query).rowcount or 0
     except sa.exc.SQLAlchemyError:
         return 0
+
+
+def interpret(text: str, source: str, target: str) -> str | None:
+    """A person's message (a user's or a case manager's) from ``source`` into ``target``,
+    through English where neither is English; None when a package is missing or fails.
+    Nothing is cached or stored: these are people's own words."""
+    if not text.strip() or source == target:
+        return None
+    english = text if source == PIVOT else None
+    if english is None:
+        if not argos.can_translate(source, PIVOT):
+            return None
+        english = translate_protected(text[:MAX_PIVOT_CHARS], source, PIVOT)
+    if english is None or target == PIVOT:
+        return english
+    if not argos.can_translate(PIVOT, target):
+        return None
+    return translate_protected(english, PIVOT, target)

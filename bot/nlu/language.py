@@ -27,7 +27,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.i18n.detect import detect_language
-from bot.languages import is_supported
+from bot.languages import DETECTION_KEY, is_supported
 from bot.settings import get_settings
 
 LANGUAGE_SLOT = "language"
@@ -35,7 +35,6 @@ LANGUAGE_SOURCE_SLOT = "language_source"
 EXPLICIT_ENTITY = "language"
 # Parse-data key of the detection (not an entity: it is about the message, not in it, and
 # keeps end-to-end test stories free of annotations nobody typed).
-DETECTION_KEY = "haven_language_detection"
 # Message-metadata key the channel fills (server side, never from the client) with the
 # conversation's language and its source, for the NLU components that need it before the
 # dialogue runs (the English pivot).

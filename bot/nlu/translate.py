@@ -28,7 +28,7 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.i18n import machine
-from bot.languages import ORIGINAL_TEXT, REGISTRY
+from bot.languages import ORIGINAL_TEXT, PIVOT_KEY, REGISTRY
 from bot.nlu.language import (
     CONVERSATION_METADATA,
     DETECTION_KEY,
@@ -36,8 +36,6 @@ from bot.nlu.language import (
     next_language_state,
 )
 from bot.settings import get_settings
-
-PIVOT_KEY = "haven_pivot"  # parse-data key: the message's language and whether it was translated
 
 
 def message_language(message: Message) -> str | None:

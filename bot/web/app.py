@@ -1,5 +1,8 @@
-"""The web process's Sanic application: ``/healthz``, the HSDS read API (``/api/``) and the
-web chat (``/``, ``/static/``, ``/chat/``)."""
+"""The web process's Sanic application: ``/healthz``, the HSDS read API (``/api/``), the
+web chat (``/``, ``/static/``, ``/chat/``) and the staff console (``/staff/``).
+
+Each blueprint sets its own page policy (Sanic scopes a blueprint's middleware to its
+routes): the chat's forms post nowhere, the console's post to this origin."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from sanic.response import HTTPResponse
 from bot import __version__
 from bot.web.api import api
 from bot.web.chat import chat
+from bot.web.staff import staff_console
 
 
 def create_app(name: str = "haven_web") -> Sanic:
@@ -18,6 +22,7 @@ def create_app(name: str = "haven_web") -> Sanic:
     app = Sanic(name)
     app.blueprint(api)
     app.blueprint(chat)
+    app.blueprint(staff_console)
 
     @app.get("/healthz")
     async def healthz(request: Request) -> HTTPResponse:

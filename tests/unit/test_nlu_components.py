@@ -5,8 +5,9 @@ from __future__ import annotations
 from rasa.shared.nlu.constants import ENTITIES, INTENT, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.languages import DETECTION_KEY
 from bot.nlu.guard import InputGuard
-from bot.nlu.language import DETECTION_KEY, LanguageDetector
+from bot.nlu.language import LanguageDetector
 
 
 def _message(text: str, intent: str = "greet") -> Message:

@@ -1,0 +1,1 @@
+"""Warm referrals to case managers: consent, referrals, staff accounts, the live relay."""

@@ -1,0 +1,111 @@
+"""The live relay between a case manager in the console and the user's conversation.
+
+Everything travels through Rasa's HTTP API (authorised with a short-lived JWT), so staff
+messages are part of the conversation and reach whichever channel the user is on
+(``output_channel=latest``): the web chat's and Telegram's channels deliver them at once;
+the REST channel keeps them for the client's next request (or its long poll).
+
+- joining triggers ``EXTERNAL_staff_joined`` (the bot says who joined and steps aside:
+  ``bot.nlu.handoff.HandoffPolicy``), leaving ``EXTERNAL_staff_left`` (the bot is back,
+  with a short check-in);
+- a staff message is a ``bot`` event with ``execute_side_effects`` (stored and sent), in the
+  user's language: machine-translated, with the notice, when the staff member writes in
+  another language and a package allows; the original is kept in the event's metadata.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.handoff.staff import Staff
+from bot.handoff.transcript import STAFF_KEY, STAFF_LANGUAGE_KEY, STAFF_ORIGINAL_KEY
+from bot.i18n.catalogs import load_catalogs
+from bot.i18n.machine import interpret
+from bot.nlg.render import Renderer
+from bot.rasa_api import auth_headers
+from bot.settings import get_settings
+
+JOINED_INTENT = "EXTERNAL_staff_joined"
+LEFT_INTENT = "EXTERNAL_staff_left"
+MAX_STAFF_MESSAGE_CHARS = 4000
+
+
+class RelayError(RuntimeError):
+    """Rasa refused or could not be reached; nothing was sent."""
+
+
+@dataclass(frozen=True)
+class Sent:
+    text: str  # what the user receives
+    translated: bool  # machine-translated for the user
+    untranslatable: bool  # the languages differ and no package covers the pair
+
+
+def _conversation_url(conversation: str, tail: str) -> str:
+    base = get_settings().rasa_internal_url
+    return f"{base}/conversations/{quote(conversation, safe='')}/{tail}"
+
+
+async def _post(client: aiohttp.ClientSession, url: str, body: dict) -> None:
+    try:
+        async with client.post(url, json=body, headers=auth_headers()) as reply:
+            if reply.status >= 400:
+                raise RelayError(f"Rasa answered {reply.status}")
+            await reply.read()
+    except (aiohttp.ClientError, TimeoutError) as error:
+        raise RelayError("Rasa could not be reached") from error
+
+
+async def staff_joined(client: aiohttp.ClientSession, conversation: str, staff: Staff) -> None:
+    url = _conversation_url(conversation, "trigger_intent?output_channel=latest")
+    body = {"name": JOINED_INTENT, "entities": {"staff_name": staff.display_name}}
+    await _post(client, url, body)
+
+
+async def staff_left(client: aiohttp.ClientSession, conversation: str) -> None:
+    url = _conversation_url(conversation, "trigger_intent?output_channel=latest")
+    await _post(client, url, {"name": LEFT_INTENT, "entities": {}})
+
+
+def for_user(text: str, staff_language: str, user_language: str) -> Sent:
+    """A staff message as the user will read it."""
+    if staff_language == user_language:
+        return Sent(text, False, False)
+    translated = interpret(text, staff_language, user_language)
+    if translated is None:
+        return Sent(text, False, True)
+    renderer = Renderer(user_language, load_catalogs(get_settings().locales_dir))
+    renderer.machine_translated = True
+    notice = renderer.language_note()
+    return Sent(f"{translated}\n\n{notice}" if notice else translated, True, False)
+
+
+async def send_staff_message(
+    client: aiohttp.ClientSession,
+    conversation: str,
+    staff: Staff,
+    text: str,
+    user_language: str,
+) -> Sent:
+    """Store a staff message in the conversation and deliver it to the user's channel."""
+    text = text.strip()[:MAX_STAFF_MESSAGE_CHARS]
+    sent = for_user(text, staff.language, user_language)
+    event = {
+        "event": "bot",
+        "text": sent.text,
+        "timestamp": time.time(),
+        "metadata": {
+            STAFF_KEY: staff.display_name,
+            STAFF_ORIGINAL_KEY: text,
+            STAFF_LANGUAGE_KEY: staff.language,
+        },
+    }
+    url = _conversation_url(
+        conversation, "tracker/events?output_channel=latest&execute_side_effects=true"
+    )
+    await _post(client, url, event)
+    return sent
