@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install run train test test-unit lint format catalogs bench bench-channels bench-directory bench-nlu bench-crisis bench-languages tune-danger browser lock clean
+.PHONY: help install run train test test-unit lint format catalogs bench bench-channels bench-directory bench-nlu bench-crisis bench-languages bench-handoff tune-danger browser lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -76,6 +76,11 @@ bench: install  ## Chat throughput/latency vs bare `rasa init`; directory import
 	$(PY) -m scripts.bench_channels
 	$(PY) -m scripts.bench_directory
 	$(PY) -m scripts.bench_languages
+	$(PY) -m scripts.bench_handoff
+
+bench-handoff: install  ## Live handoff relay latency: user → console and console → user
+	$(HAVEN) train
+	$(PY) -m scripts.bench_handoff
 
 bench-channels: install  ## Per-message latency through the web chat and Telegram next to REST
 	$(HAVEN) train
