@@ -276,6 +276,9 @@ class Stack:
             f"  Chat over REST:  curl -s http://{s.bind_host}:{s.rasa_port}/webhooks/rest/webhook "
             '-H \'Content-Type: application/json\' -d \'{"sender": "me", "message": "hi"}\'',
             "  Chat in this terminal:  .venv/bin/haven chat   (in another terminal)",
+            f"  Web chat: http://{s.bind_host}:{s.web_port}/   "
+            f"Staff console: http://{s.bind_host}:{s.web_port}/staff "
+            "(make an account with .venv/bin/haven staff add NAME)",
             f"  Ready: rasa http://{s.bind_host}:{s.rasa_port}/webhooks/rest/, "
             f"bot http://{s.actions_bind_host}:{s.actions_port}/health, "
             f"web http://{s.bind_host}:{s.web_port}/healthz",

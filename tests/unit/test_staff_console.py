@@ -28,6 +28,7 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from sanic import Sanic
+from sanic.touchup.service import TouchUp
 
 from bot.db.engine import get_engine
 from bot.db.migrate import upgrade
@@ -118,6 +119,9 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         get_settings.cache_clear()
         upgrade(url)
         app = create_app("haven_staff_console_test")
+        # Sanic rewrites its HTTP class once per process at start-up ("touch-up"); a second
+        # app in the same test process (the HSDS API tests) would fail rewriting it again.
+        patch.setattr(TouchUp, "run", classmethod(lambda cls, app: None))
         loop.run_until_complete(app._startup())
 
         async def client_session() -> aiohttp.ClientSession:
