@@ -17,12 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sanic import Sanic
 
 ROOT = Path(__file__).resolve().parent.parent
 
 os.environ.setdefault("SQLALCHEMY_SILENCE_UBER_WARNING", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+# Sanic rewrites its HTTP class at an app's start-up ("touch-up"); in test mode it keeps the
+# original, so several apps can start in one test process (the HSDS API and console tests).
+Sanic.test_mode = True
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 

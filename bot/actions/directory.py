@@ -200,7 +200,9 @@ def read_message(
             place = find_place(original, place_only=awaiting_place)
         if place is not None:
             state.update(place=place.as_slot(), skip_place=False, near_me=False)
-        elif state.get("awaiting") == "place" and (intent == "deny" or fold(text) in SKIP_WORDS):
+        elif state.get("awaiting") == "place" and (
+            intent in {"deny", "skip"} or fold(text) in SKIP_WORDS
+        ):
             state.update(skip_place=True, place=None)
         elif awaiting_place and not needs:
             state["unknown_place"] = True

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 from rasa_sdk import Action, Tracker
-from rasa_sdk.events import SlotSet
+from rasa_sdk.events import ActionExecuted, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from bot.actions.common import (
@@ -77,10 +77,11 @@ TYPED_CONTACT = (  # typed answers to "how should they reach you?" (English, Spa
 )
 
 # "Cancel" typed in a language the intent model may not read (no package to English): the
-# word the questions' own "Cancel" button is called in each catalog, and a few more.
+# word the questions' own "Cancel" button is called in each catalog, and a few more; and
+# phrases the intent model reads as "no" (which skips a question) that mean "stop".
 CANCEL_WORDS = frozenset(
-    "cancel cancelar cancela annuler annule cancele anile anilé abbrechen stop stopp "
-    "إلغاء الغاء ألغ".split()
+    "cancel;cancelar;cancela;annuler;annule;cancele;anile;anilé;abbrechen;stop;stopp;"
+    "إلغاء;الغاء;ألغ;never mind;nevermind;nvm;forget it;olvídalo;olvidalo;ya no".split(";")
 )
 
 OUR_TEAM = N_("our case management team")
@@ -145,6 +146,7 @@ ASK_TRANSCRIPT = N_(
 )
 YES_SHARE = N_("Yes, they may read it")
 NO_SUMMARY = N_("No, only the summary")
+NOTHING_PENDING = N_("There is no question waiting for an answer. What would you like to do?")
 CHOOSE_OPTION = N_('Please choose one of the options, or write "cancel" to stop.')
 IN_DANGER_LINE = N_("If you are in danger right now, call 911.")
 SUMMARY = N_("This is what I will send to {organisation}:")
@@ -193,6 +195,10 @@ LEFT = N_(
     "again. Is there anything else I can help with?"
 )
 TALK_TO_PERSON = N_("Talk to a person")
+# The console runs the joined/left actions through Rasa's HTTP API (``execute``), which
+# records no "listen" after them: without one, the user's next message would not match
+# any rule (rules expect a message after listening) and get "I did not understand".
+END_OF_TURN = (ActionExecuted("action_listen"),)
 STAFF_NOTIFICATION = "New referral #{number}, {urgency}, language {language}: {url}"
 
 
@@ -475,7 +481,8 @@ class ActionReferralStep(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
         step = step_of(tracker)
-        if step is None:
+        if step is None:  # "skip", "cancel" or an old button, with no question open
+            send(dispatcher, msg(NOTHING_PENDING), [menu_button()])
             return []
         answers = answers_of(tracker)
         intent = latest_intent(tracker)
@@ -657,19 +664,19 @@ class ActionStaffJoined(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]
     ) -> list[dict[str, Any]]:
-        name = next(
-            (str(e.get("value")) for e in tracker.latest_message.get("entities") or []
-             if e.get("entity") == "staff_name"),
-            "",
-        )  # fmt: skip
         found = await asyncio.to_thread(referrals.open_referral_for, tracker.sender_id)
+        name = (found.claimed_by_name if found is not None else None) or ""
         code_word = found is not None and "code_word" in (found.consent.get("fields") or [])
         send(
             dispatcher,
             lines(msg(JOINED, name=data(name[:120])), msg(JOINED_CODE_WORD) if code_word else None),
         )
-        return [SlotSet(HANDOFF_SLOT, "human"), SlotSet(STAFF_SLOT, name[:120] or None),
-                SlotSet(STEP_SLOT, None)]  # fmt: skip
+        return [
+            SlotSet(HANDOFF_SLOT, "human"),
+            SlotSet(STAFF_SLOT, name[:120] or None),
+            SlotSet(STEP_SLOT, None),
+            *END_OF_TURN,
+        ]
 
 
 class ActionStaffLeft(Action):
@@ -691,4 +698,5 @@ class ActionStaffLeft(Action):
             SlotSet(HANDOFF_SLOT, "waiting" if found is not None else None),
             SlotSet(STAFF_SLOT, None),
             SlotSet(REFERRAL_SLOT, str(found.id) if found is not None else None),
+            *END_OF_TURN,
         ]

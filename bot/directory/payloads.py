@@ -11,7 +11,7 @@ SEARCH_SLOT = "search"  # the search in progress: need, place, filters, page
 AWAITING_SLOT = "search_awaiting"  # what it asked for ("need", "place"); rules can see it
 # Intents that carry on a search; any other one ends it (and so forgets its place).
 SEARCH_INTENTS = frozenset(
-    "find_service inform_place refine_search more_results more affirm deny request_human "
+    "find_service inform_place refine_search more_results more affirm deny skip request_human "
     "crisis nlu_fallback out_of_scope no_text choose_language thanks".split()
 )
 

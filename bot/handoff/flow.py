@@ -38,8 +38,6 @@ HOLD_PASSES = frozenset({"crisis", "quick_exit", "delete_my_data"})
 ANSWER_INTENT = "referral_answer"
 SKIP_INTENT = "skip"
 CANCEL_INTENT = "cancel"
-JOINED_INTENT = "EXTERNAL_staff_joined"
-LEFT_INTENT = "EXTERNAL_staff_left"
 
 ASK_ACTION = "action_referral_step"
 OFFER_ACTION = "action_offer_person"

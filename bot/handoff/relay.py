@@ -5,9 +5,11 @@ messages are part of the conversation and reach whichever channel the user is on
 (``output_channel=latest``): the web chat's and Telegram's channels deliver them at once;
 the REST channel keeps them for the client's next request (or its long poll).
 
-- joining triggers ``EXTERNAL_staff_joined`` (the bot says who joined and steps aside:
-  ``bot.nlu.handoff.HandoffPolicy``), leaving ``EXTERNAL_staff_left`` (the bot is back,
-  with a short check-in);
+- joining runs ``action_staff_joined`` in the conversation (``POST .../execute``: the bot
+  says who joined and steps aside, ``bot.nlu.handoff.HandoffPolicy``), leaving
+  ``action_staff_left`` (the bot is back, with a short check-in). Actions, not external
+  intents: an intent would need training examples, and the intent model must never
+  read a user's words as a staff member joining;
 - a staff message is a ``bot`` event with ``execute_side_effects`` (stored and sent), in the
   user's language: machine-translated, with the notice, when the staff member writes in
   another language and a package allows; the original is kept in the event's metadata.
@@ -29,8 +31,8 @@ from bot.nlg.render import Renderer
 from bot.rasa_api import auth_headers
 from bot.settings import get_settings
 
-JOINED_INTENT = "EXTERNAL_staff_joined"
-LEFT_INTENT = "EXTERNAL_staff_left"
+JOINED_ACTION = "action_staff_joined"  # bot.handoff.flow names them for the dialogue
+LEFT_ACTION = "action_staff_left"
 MAX_STAFF_MESSAGE_CHARS = 4000
 
 
@@ -61,14 +63,14 @@ async def _post(client: aiohttp.ClientSession, url: str, body: dict) -> None:
 
 
 async def staff_joined(client: aiohttp.ClientSession, conversation: str, staff: Staff) -> None:
-    url = _conversation_url(conversation, "trigger_intent?output_channel=latest")
-    body = {"name": JOINED_INTENT, "entities": {"staff_name": staff.display_name}}
-    await _post(client, url, body)
+    """The action reads who joined from the referral (claimed by ``staff``)."""
+    url = _conversation_url(conversation, "execute?output_channel=latest")
+    await _post(client, url, {"name": JOINED_ACTION})
 
 
 async def staff_left(client: aiohttp.ClientSession, conversation: str) -> None:
-    url = _conversation_url(conversation, "trigger_intent?output_channel=latest")
-    await _post(client, url, {"name": LEFT_INTENT, "entities": {}})
+    url = _conversation_url(conversation, "execute?output_channel=latest")
+    await _post(client, url, {"name": LEFT_ACTION})
 
 
 def for_user(text: str, staff_language: str, user_language: str) -> Sent:

@@ -10,8 +10,8 @@ a case manager holds the conversation.
 - While a case manager holds the chat (``handoff`` is "human"), the bot says nothing: the
   message is stored (parsed, with its danger flag, for the console) and the turn ends.
   Crisis replies, the quick exit and deleting one's data still work.
-- ``EXTERNAL_staff_joined`` / ``EXTERNAL_staff_left`` (sent by the console through Rasa's
-  HTTP API) run the actions that say so.
+- After its own actions (and ``action_staff_joined`` / ``action_staff_left``, which the
+  console runs through Rasa's HTTP API) it listens.
 
 It outranks the rule policy (priority 7) but predicts nothing outside these states.
 """
@@ -35,9 +35,7 @@ from bot.handoff.flow import (
     HOLD_PASSES,
     INTERRUPTS,
     JOINED_ACTION,
-    JOINED_INTENT,
     LEFT_ACTION,
-    LEFT_INTENT,
     SKIP_INTENT,
     STEP_SLOT,
 )
@@ -61,18 +59,26 @@ def previous_bot_action(tracker: DialogueStateTracker) -> str | None:
     return None
 
 
+def user_just_spoke(tracker: DialogueStateTracker) -> bool:
+    """Whether the newest message or action is a user message (nothing answered it yet).
+    Not the same as "the latest action is action_listen": an action the console ran
+    through the HTTP API (``execute``) is followed by no action_listen."""
+    for event in reversed(tracker.events):
+        if isinstance(event, UserUttered):
+            return True
+        if isinstance(event, ActionExecuted):
+            return False
+    return False
+
+
 def decide(tracker: DialogueStateTracker) -> tuple[str | None, list[SlotSet]]:
     """The action to run now (None: leave it to the other policies) and slot events."""
-    latest = tracker.latest_action_name
-    if latest in OWN_ACTIONS:
-        return ACTION_LISTEN_NAME, []
-    if latest != ACTION_LISTEN_NAME or tracker.latest_message is None:
+    if not user_just_spoke(tracker):
+        listen = tracker.latest_action_name in OWN_ACTIONS
+        return (ACTION_LISTEN_NAME if listen else None), []
+    if tracker.latest_message is None:
         return None, []
     intent = (tracker.latest_message.intent or {}).get("name")
-    if intent == JOINED_INTENT:
-        return JOINED_ACTION, []
-    if intent == LEFT_INTENT:
-        return LEFT_ACTION, []
     if tracker.get_slot(HANDOFF_SLOT) == "human":
         if intent in HOLD_PASSES or previous_bot_action(tracker) == CONFIRM_DELETE:
             return None, []

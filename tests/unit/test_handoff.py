@@ -420,8 +420,7 @@ def said(intent: str) -> list[Any]:
         ({"handoff": "human"}, "crisis", None),
         ({"handoff": "human"}, "quick_exit", None),
         ({"handoff": "waiting"}, "greet", None),  # the bot serves while they wait
-        ({}, "EXTERNAL_staff_joined", "action_staff_joined"),
-        ({"handoff": "human"}, "EXTERNAL_staff_left", "action_staff_left"),
+        ({}, "skip", None),  # no question open: the rules answer it
         ({}, "greet", None),
     ],
 )
@@ -437,7 +436,8 @@ def test_policy_routes(slots: dict, intent: str, expected: str | None) -> None:
 def test_policy_listens_after_its_own_actions_and_lets_a_confirmed_delete_through() -> None:
     from bot.nlu.handoff import decide
 
-    assert decide(policy_tracker(ActionExecuted("action_referral_step")))[0] == "action_listen"
+    for own in ("action_referral_step", "action_staff_joined", "action_staff_left"):
+        assert decide(policy_tracker(ActionExecuted(own)))[0] == "action_listen"
     tracker = policy_tracker(
         *said("delete_my_data"), ActionExecuted("utter_confirm_delete"), *said("affirm"),
         handoff="human",
@@ -469,3 +469,23 @@ def test_cancel_typed_in_a_language_the_model_may_not_read(database: str, word: 
     talk.say(word, "nlu_fallback")  # a free-text question: not taken as the safe times
     assert "I did not send anything" in talk.text()
     assert rows(database, Referral) == []
+
+
+def test_skip_or_cancel_with_no_question_open_says_so(database: str) -> None:
+    talk = Conversation()
+    talk.say("/skip", "skip")
+    assert "no question waiting" in talk.text() and talk.payloads() == ["/help"]
+
+
+def test_after_an_action_the_console_ran_the_next_message_is_answered() -> None:
+    """``execute`` records no action_listen after the action: the user's next message must
+    still reach the dialogue (here: the rules), not be taken for the action's end."""
+    from bot.nlu.handoff import decide
+
+    tracker = policy_tracker(
+        ActionExecuted("action_staff_left"), UserUttered("hi", {"name": "greet"})
+    )
+    assert decide(tracker)[0] is None
+    greeting = UserUttered("hi", {"name": "greet"})
+    held = policy_tracker(ActionExecuted("action_staff_joined"), greeting, handoff="human")
+    assert decide(held)[0] == "action_listen"

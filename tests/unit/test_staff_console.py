@@ -28,7 +28,6 @@ import pytest
 import sqlalchemy as sa
 from aiohttp import web
 from sanic import Sanic
-from sanic.touchup.service import TouchUp
 
 from bot.db.engine import get_engine
 from bot.db.migrate import upgrade
@@ -119,9 +118,6 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
         get_settings.cache_clear()
         upgrade(url)
         app = create_app("haven_staff_console_test")
-        # Sanic rewrites its HTTP class once per process at start-up ("touch-up"); a second
-        # app in the same test process (the HSDS API tests) would fail rewriting it again.
-        patch.setattr(TouchUp, "run", classmethod(lambda cls, app: None))
         loop.run_until_complete(app._startup())
 
         async def client_session() -> aiohttp.ClientSession:
@@ -755,9 +751,9 @@ def test_join_reply_and_leave_go_through_rasa(harness: Harness) -> None:
     assert referral_row(harness, referral_id).live
     joined = harness.rasa.requests[-1]
     assert joined["method"] == "POST"
-    assert joined["path"] == "/conversations/conv-live/trigger_intent"
+    assert joined["path"] == "/conversations/conv-live/execute"
     assert joined["query"] == {"output_channel": "latest"}
-    assert joined["body"] == {"name": "EXTERNAL_staff_joined", "entities": {"staff_name": "Ana"}}
+    assert joined["body"] == {"name": "action_staff_joined"}
     _assert_bearer(joined)
     page = browser.get(f"/staff/referrals/{referral_id}").text
     assert 'id="reply"' in page and "Leave the chat" in page
@@ -791,9 +787,9 @@ def test_join_reply_and_leave_go_through_rasa(harness: Harness) -> None:
     reply = browser.act(f"/staff/referrals/{referral_id}/leave")
     assert reply.status_code == 303
     left = harness.rasa.requests[-1]
-    assert left["path"] == "/conversations/conv-live/trigger_intent"
+    assert left["path"] == "/conversations/conv-live/execute"
     assert left["query"] == {"output_channel": "latest"}
-    assert left["body"] == {"name": "EXTERNAL_staff_left", "entities": {}}
+    assert left["body"] == {"name": "action_staff_left"}
     _assert_bearer(left)
     assert not referral_row(harness, referral_id).live
     actions = [row.action for row in audit_rows(harness)]
@@ -815,7 +811,7 @@ def test_closing_or_releasing_a_live_chat_hands_it_back_to_the_bot(harness: Harn
     browser.act(f"/staff/referrals/{referral_id}/join")
     reply = browser.act(f"/staff/referrals/{referral_id}/close", outcome="helped")
     assert reply.status_code == 303
-    assert harness.rasa.requests[-1]["body"]["name"] == "EXTERNAL_staff_left"
+    assert harness.rasa.requests[-1]["body"]["name"] == "action_staff_left"
     row = referral_row(harness, referral_id)
     assert (row.status, row.live) == ("closed", False)
 
@@ -824,8 +820,8 @@ def test_closing_or_releasing_a_live_chat_hands_it_back_to_the_bot(harness: Harn
     referrals.claim(second, ana)
     browser.act(f"/staff/referrals/{second}/join")
     browser.act(f"/staff/referrals/{second}/release")
-    assert harness.rasa.requests[-1]["path"] == "/conversations/conv-two/trigger_intent"
-    assert harness.rasa.requests[-1]["body"]["name"] == "EXTERNAL_staff_left"
+    assert harness.rasa.requests[-1]["path"] == "/conversations/conv-two/execute"
+    assert harness.rasa.requests[-1]["body"]["name"] == "action_staff_left"
     assert referral_row(harness, second).status == "waiting"
 
 
