@@ -84,6 +84,12 @@ CANCEL_WORDS = frozenset(
     "إلغاء;الغاء;ألغ;never mind;nevermind;nvm;forget it;olvídalo;olvidalo;ya no".split(";")
 )
 
+# "Skip" typed: the intent model reads it as "no", which skips only a free-text question.
+SKIP_WORDS = frozenset(
+    "skip;skip it;skip this;pass;next;saltar;omitir;siguiente;passer;pular;sote;"
+    "تخطي;i'd rather not say;prefer not to say;prefiero no decir".split(";")
+)
+
 OUR_TEAM = N_("our case management team")
 OFFER = N_(
     "I can ask a case manager from {organisation} to contact you. A case manager is a person "
@@ -515,7 +521,12 @@ class ActionReferralStep(Action):
         step: str, tracker: Tracker, intent: str | None, answers: dict[str, Any]
     ) -> tuple[dict[str, Any], Node]:
         """The answer to ``step`` as fields, or a note on why it was not understood."""
-        skipped = intent == SKIP_INTENT or (intent == "deny" and step not in BUTTON_STEPS)
+        typed = (tracker.latest_message.get("text") or "").strip(" .!¡?¿").casefold()
+        skipped = (
+            intent == SKIP_INTENT
+            or typed in SKIP_WORDS
+            or (intent == "deny" and step not in BUTTON_STEPS)
+        )
         choice = latest_choice(tracker) if intent == ANSWER_INTENT else None
         text = (tracker.latest_message.get("text") or "").strip()
         if step == "contact":

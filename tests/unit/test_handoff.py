@@ -489,3 +489,14 @@ def test_after_an_action_the_console_ran_the_next_message_is_answered() -> None:
     greeting = UserUttered("hi", {"name": "greet"})
     held = policy_tracker(ActionExecuted("action_staff_joined"), greeting, handoff="human")
     assert decide(held)[0] == "action_listen"
+
+
+def test_skip_typed_is_read_at_a_button_question(database: str) -> None:
+    """The intent model reads "skip" as "no"; at "how should they reach you?" it skips."""
+    add_case_manager()
+    talk = Conversation()
+    talk.ask_for_person()
+    talk.say("/affirm", "affirm")
+    talk.say("Skip", "deny")
+    assert talk.slots[ANSWERS_SLOT]["contact_method"] == "chat_later"
+    assert "safe to contact you" in talk.text()
