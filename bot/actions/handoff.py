@@ -227,6 +227,11 @@ def latest_intent(tracker: Tracker) -> str | None:
     return (tracker.latest_message.get("intent") or {}).get("name")
 
 
+def typed_words(tracker: Tracker) -> str:
+    """The latest message as typed words, for the whole-message word lists."""
+    return (tracker.latest_message.get("text") or "").strip(" .!¡?¿").casefold()
+
+
 def latest_choice(tracker: Tracker) -> str | None:
     for entity in tracker.latest_message.get("entities") or []:
         if entity.get("entity") == "choice":
@@ -492,7 +497,7 @@ class ActionReferralStep(Action):
             return []
         answers = answers_of(tracker)
         intent = latest_intent(tracker)
-        typed = (tracker.latest_message.get("text") or "").strip(" .!¡?¿").casefold()
+        typed = typed_words(tracker)
         cancelled = intent == CANCEL_INTENT or typed in CANCEL_WORDS
         if cancelled or (step in {"offer", "confirm"} and intent == "deny"):
             return self.stop(dispatcher)
@@ -521,7 +526,7 @@ class ActionReferralStep(Action):
         step: str, tracker: Tracker, intent: str | None, answers: dict[str, Any]
     ) -> tuple[dict[str, Any], Node]:
         """The answer to ``step`` as fields, or a note on why it was not understood."""
-        typed = (tracker.latest_message.get("text") or "").strip(" .!¡?¿").casefold()
+        typed = typed_words(tracker)
         skipped = (
             intent == SKIP_INTENT
             or typed in SKIP_WORDS

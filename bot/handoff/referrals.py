@@ -209,34 +209,30 @@ def contact_details(referral_id: int, staff: Staff, url: str | None = None) -> d
     raise ReferralError("Claim this referral to see how to reach the person.")
 
 
-def conversation_id(referral_id: int, staff: Staff | None, purpose: str,
+def conversation_id(referral_id: int, staff: Staff | None, purpose: str | None,
                     url: str | None = None) -> str | None:  # fmt: skip
-    """The conversation's id, decrypted for the relay (audited as ``purpose``), or None
-    when the user deleted it."""
+    """The conversation's id, decrypted for the relay, or None when the user deleted it.
+    Only the claimant or a supervisor (``ReferralError`` otherwise; ``staff`` None: Haven
+    itself). Audited as ``purpose``, a refusal as ``<purpose>_refused``; ``purpose`` None:
+    no audit row, for the console's repeated reads after an audited first view and for
+    joining or leaving, which ``set_live`` audits."""
     with session_scope(url) as session:
         referral = session.get(Referral, referral_id)
         if referral is None or referral.conversation_enc is None:
             return None
         if staff is None or may_see_personal_data(_view(referral, {}), staff):
-            audit(session, staff, purpose, referral_id)
+            if purpose:
+                audit(session, staff, purpose, referral_id)
             return crypto.decrypt(referral.conversation_enc)
-    record(staff, f"{purpose}_refused"[:40], referral_id, "not claimed by this user", url)
+    if purpose:
+        record(staff, f"{purpose}_refused"[:40], referral_id, "not claimed by this user", url)
     raise ReferralError("Claim this referral first.")
 
 
 def conversation_id_unaudited(referral_id: int, staff: Staff,
                               url: str | None = None) -> str | None:  # fmt: skip
-    """The conversation's id with the same check as ``conversation_id`` (the claimant or a
-    supervisor; ``ReferralError`` otherwise) but no audit row: for the console's repeated
-    reads after an audited first view (message polls), and for joining or leaving, which
-    ``set_live`` audits. None when the user deleted it."""
-    with session_scope(url) as session:
-        referral = session.get(Referral, referral_id)
-        if referral is None or referral.conversation_enc is None:
-            return None
-        if not may_see_personal_data(_view(referral, {}), staff):
-            raise ReferralError("Claim this referral first.")
-        return crypto.decrypt(referral.conversation_enc)
+    """``conversation_id`` without an audit row (see there)."""
+    return conversation_id(referral_id, staff, None, url)
 
 
 def claim(referral_id: int, staff: Staff, url: str | None = None) -> None:

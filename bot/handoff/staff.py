@@ -209,26 +209,17 @@ def open_session(staff_id: int, url: str | None = None) -> tuple[str, str]:
 def resume_session(token: str | None, url: str | None = None) -> tuple[Staff, str] | None:
     """The staff member and CSRF token of a live session (its idle clock restarted), or
     None if the token is unknown, idle too long, past its lifetime or its account disabled."""
-    if not token or len(token) > 128:
-        return None
-    now = utcnow()
-    idle = dt.timedelta(minutes=get_settings().staff_session_minutes)
-    with session_scope(url) as session:
-        row = session.get(StaffSession, _token_hash(token))
-        if row is None:
-            return None
-        user = session.get(StaffUser, row.staff_id)
-        if row.expires_at <= now or row.last_seen_at + idle <= now or not user or not user.active:
-            session.delete(row)
-            return None
-        row.last_seen_at = now
-        return _staff(user), row.csrf_token
+    return _live_session(token, url, touch=True)
 
 
 def peek_session(token: str | None, url: str | None = None) -> tuple[Staff, str] | None:
     """Like ``resume_session`` but without restarting the idle clock: for the console's
     background requests (queue refresh, message polls), so an unattended open page still
     signs out after ``HAVEN_STAFF_SESSION_MINUTES``."""
+    return _live_session(token, url, touch=False)
+
+
+def _live_session(token: str | None, url: str | None, touch: bool) -> tuple[Staff, str] | None:
     if not token or len(token) > 128:
         return None
     now = utcnow()
@@ -241,6 +232,8 @@ def peek_session(token: str | None, url: str | None = None) -> tuple[Staff, str]
         if row.expires_at <= now or row.last_seen_at + idle <= now or not user or not user.active:
             session.delete(row)
             return None
+        if touch:
+            row.last_seen_at = now
         return _staff(user), row.csrf_token
 
 
