@@ -13,7 +13,7 @@ export TF_CPP_MIN_LOG_LEVEL ?= 2
 export SQLALCHEMY_SILENCE_UBER_WARNING ?= 1
 export RASA_TELEMETRY_ENABLED ?= false
 
-.PHONY: help install run train test test-unit lint format catalogs bench bench-channels bench-directory bench-nlu bench-crisis bench-languages bench-handoff tune-danger browser lock clean
+.PHONY: help install run train test test-unit lint format catalogs services bench bench-channels bench-directory bench-nlu bench-crisis bench-languages bench-handoff tune-danger browser lock clean
 
 help:  ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 14
@@ -45,7 +45,7 @@ format: install  ## Apply ruff's formatting and safe fixes
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install browser lint  ## Lint, train if needed, then every test (unit, validation, e2e, integration, browser)
+test: install browser services lint  ## Lint, train if needed, then every test (unit, validation, e2e, integration, browser)
 	$(HAVEN) train
 	$(VENV)/bin/pytest
 
@@ -59,6 +59,18 @@ browser:  ## Headless Chromium for the web chat's tests (installed from Debian w
 	    || echo "WARNING: could not install chromium: the web chat's browser tests will be skipped"; \
 	else \
 	  echo "chromium and chromedriver are missing: the web chat's browser tests will be skipped (see README)"; \
+	fi
+
+services:  ## PostgreSQL and Redis binaries for the scale-out tests (Debian packages, when root and missing)
+	@if command -v redis-server >/dev/null && { command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; }; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "Installing redis-server and postgresql (Debian packages) for the scale-out tests"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -q redis-server postgresql >/dev/null \
+	    || { apt-get update -q >/dev/null && apt-get install -y -q redis-server postgresql >/dev/null; } \
+	    || echo "WARNING: could not install redis-server/postgresql: the scale-out tests will be skipped"; \
+	else \
+	  echo "redis-server or PostgreSQL is missing: the scale-out tests will be skipped (see README)"; \
 	fi
 
 test-unit: install  ## Only the fast tests (no trained model needed)

@@ -70,6 +70,15 @@ class Settings:
     contact_keys_env: str = ""  # HAVEN_CONTACT_KEYS: Fernet keys, newest first, comma-separated
     staff_session_minutes: int = 30  # idle staff sessions end after this long
     staff_https: bool = False  # HAVEN_STAFF_HTTPS=1 behind TLS: the session cookie is Secure
+    # Past one machine (docs/scaling.md): Redis holds Rasa's per-conversation locks and what
+    # every process must share (messages waiting for a client, the sign-in limit). Empty: one
+    # machine, all of it in each process's memory.
+    redis_url: str = ""  # HAVEN_REDIS_URL, e.g. redis://127.0.0.1:6379/0
+    rasa_workers: int = 1  # HAVEN_RASA_WORKERS: Sanic workers in each Rasa server (needs Redis)
+    log_format: str = "text"  # HAVEN_LOG_FORMAT: "text" or "json" (one JSON object per line)
+    # Retention of personal data besides conversations (retention_days), each its own period.
+    referral_retention_days: int = 90  # a closed referral's personal data, after closing
+    audit_retention_days: int = 365  # staff audit log rows (who looked at what, no user text)
 
     @property
     def contact_keys(self) -> list[str]:
@@ -208,4 +217,9 @@ def get_settings() -> Settings:
         contact_keys_env=_env("HAVEN_CONTACT_KEYS", ""),
         staff_session_minutes=_env_int("HAVEN_STAFF_SESSION_MINUTES", 30),
         staff_https=_env("HAVEN_STAFF_HTTPS", "") in {"1", "true", "yes", "on"},
+        redis_url=_env("HAVEN_REDIS_URL", ""),
+        rasa_workers=max(1, _env_int("HAVEN_RASA_WORKERS", 1)),
+        log_format=_env("HAVEN_LOG_FORMAT", "text").lower(),
+        referral_retention_days=_env_int("HAVEN_REFERRAL_RETENTION_DAYS", 90),
+        audit_retention_days=_env_int("HAVEN_AUDIT_RETENTION_DAYS", 365),
     )
