@@ -13,8 +13,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
+from bot import logs
 from bot.settings import ensure_private_dir, get_settings
+
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def rasa_environment(environ: dict[str, str]) -> dict[str, str]:
@@ -26,7 +30,39 @@ def rasa_environment(environ: dict[str, str]) -> dict[str, str]:
     env["SANIC_KEEP_ALIVE_TIMEOUT"] = str(settings.keep_alive_seconds)
     env["HAVEN_ACTIONS_SECRET"] = settings.actions_secret  # endpoints.yml sends it as a header
     env["HAVEN_ACTION_ENDPOINT_URL"] = settings.action_endpoint_url
+    # Several Sanic workers share one port; their locks must be shared too (Redis).
+    env["SANIC_WORKERS"] = str(settings.rasa_workers)
+    # Several workers add up their metrics through files in one folder (bot.metrics).
+    env.pop(METRICS_DIR_ENV, None)
+    if settings.rasa_workers > 1:
+        env[METRICS_DIR_ENV] = str(metrics_dir())
     return env
+
+
+def metrics_dir() -> Path:
+    """Where this Rasa server's workers write their metrics (emptied at every start)."""
+    settings = get_settings()
+    return settings.var_dir / "metrics" / f"rasa-{settings.rasa_port}"
+
+
+def reset_metrics_dir() -> None:
+    """Start the workers' metrics from zero: the files of a previous run would be added."""
+    folder = os.environ.get(METRICS_DIR_ENV)
+    if folder:
+        ensure_private_dir(Path(folder))
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+
+
+def check_workers() -> None:
+    """Refuse several workers without Redis: their in-memory locks would not see each other,
+    and two messages of one conversation could be handled at once."""
+    settings = get_settings()
+    if settings.rasa_workers > 1 and not settings.redis_url:
+        raise SystemExit(
+            f"HAVEN_RASA_WORKERS={settings.rasa_workers} needs HAVEN_REDIS_URL: several "
+            "workers must share one lock store (see docs/scaling.md)."
+        )
 
 
 def rasa_arguments(model: str) -> list[str]:
@@ -50,8 +86,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", required=True, help="the trained model (.tar.gz)")
     args = parser.parse_args(argv)
     os.umask(0o077)
+    logs.configure("rasa")  # JSON lines when HAVEN_LOG_FORMAT=json (Rasa's own too)
+    check_workers()
     ensure_private_dir(get_settings().var_dir)
     os.environ.update(rasa_environment(dict(os.environ)))
+    reset_metrics_dir()
     from rasa.__main__ import main as rasa_main
 
     from bot import rasa_patches

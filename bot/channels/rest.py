@@ -20,7 +20,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.common import HavenInputChannel, client_metadata
-from bot.channels.pushed import WAIT_SECONDS, PushedMessages, PushedOutput, may_poll
+from bot.channels.pushed import WAIT_SECONDS, PushedOutput, may_poll, pushed_messages
 from bot.settings import get_settings
 
 MAX_SENDER_ID_CHARS = 128
@@ -65,7 +65,7 @@ class HavenRestInput(HavenInputChannel):
     bits only; see ``bot.channels.pushed``)."""
 
     def __init__(self) -> None:
-        self.pushed = PushedMessages()
+        self.pushed = pushed_messages(self.name())
 
     @classmethod
     def name(cls) -> str:
@@ -100,7 +100,7 @@ class HavenRestInput(HavenInputChannel):
             return response.json({"error": "Haven could not process this message."}, status=500)
         notes = [{"recipient_id": sender, "text": note} for note in handled.notes]
         replies = list(collector.messages) if handled.replies_stand else []
-        pushed = self.pushed.take_unread(sender) if self.replies_carry_pushed() else []
+        pushed = await self.pushed.take_unread(sender) if self.replies_carry_pushed() else []
         headers = await self.turn_headers(request.app, sender)
         return response.json(pushed + notes + replies, headers=headers)
 
@@ -136,7 +136,7 @@ class HavenRestInput(HavenInputChannel):
                 return _bad_request('"after" must be a whole number.')
             wait = WAIT_SECONDS if request.args.get("wait", "1") != "0" else 0.0
             found, last = await self.pushed.wait(sender, after, wait)
-            self.pushed.mark_delivered(sender, last)
+            await self.pushed.mark_delivered(sender, last)
             return response.json({"messages": found, "last": last})
 
         return webhook

@@ -20,6 +20,7 @@ import asyncio
 import datetime as dt
 import functools
 import hmac
+import logging
 import re
 import secrets
 import time
@@ -44,7 +45,10 @@ from bot.handoff.referrals import ReferralError, ReferralView
 from bot.handoff.relay import MAX_STAFF_MESSAGE_CHARS, RelayError
 from bot.handoff.staff import USERNAME_CHARS, Staff
 from bot.languages import language_name_in
+from bot.safety.log_ids import pseudonym
 from bot.settings import get_settings
+
+logger = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates" / "staff"
@@ -69,6 +73,7 @@ LOGIN_ATTEMPTS = 10  # failed sign-ins per client address...
 LOGIN_WINDOW_SECONDS = 300  # ...in this many seconds
 MAX_TRACKED_ADDRESSES = 10_000
 MAX_PASSWORD_CHARS = 1024
+MAX_ROW_ID = 2**63 - 1  # the largest id a database's integer column holds (SQLite: 64 bits)
 POLL_SECONDS = 20.0  # the longest a message poll waits for a new line
 POLL_INTERVAL_SECONDS = 0.1  # one indexed query per open chat: a user line shows within ~0.1 s
 VIEWING_GAP_SECONDS = 60  # a poll this long after the last one starts a new, audited view
@@ -321,6 +326,15 @@ def _drop_cookie(resp: HTTPResponse, name: str) -> None:
     resp.cookies[name]["max-age"] = 0
 
 
+def _row_id(text: str | None) -> int | None:
+    """A row id typed in a form or a query string: ASCII digits within 64 bits, else None
+    (``"²".isdigit()`` is true but ``int("²")`` fails; SQLite cannot take a larger int)."""
+    if not text or len(text) > 19 or not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_ROW_ID else None
+
+
 def _next_path(value: str | None) -> str:
     """Where to go after signing in: a console path only (never another site)."""
     if value and NEXT_PATH.match(value) and "//" not in value:
@@ -352,6 +366,10 @@ def signed_in(json: bool = False, background: bool = False) -> Callable:
                 if as_json:
                     return response.json({"error": FORM_EXPIRED}, status=403)
                 return message_page(request, 403, "Form expired", FORM_EXPIRED)
+            if any(type(v) is int and abs(v) > MAX_ROW_ID for v in kwargs.values()):
+                if as_json:  # a path id no row can have: the database could not even compare it
+                    return response.json({"error": "Not found."}, status=404)
+                return message_page(request, 404, "Not found", "There is no such referral.")
             return await handler(request, *args, **kwargs)
 
         return wrapper
@@ -360,8 +378,8 @@ def signed_in(json: bool = False, background: bool = False) -> Callable:
 
 
 class LoginLimiter:
-    """Failed sign-ins per client address in a sliding window (memory only: one web
-    process; the addresses are never written anywhere)."""
+    """Failed sign-ins per client address in a sliding window, in this web process's memory
+    (one machine; the addresses are never written anywhere)."""
 
     def __init__(self, limit: int = LOGIN_ATTEMPTS, window: float = LOGIN_WINDOW_SECONDS):
         self.limit, self.window = limit, window
@@ -375,10 +393,10 @@ class LoginLimiter:
             self.failures.pop(address, None)
         return found
 
-    def blocked(self, address: str) -> bool:
+    async def blocked(self, address: str) -> bool:
         return len(self._recent(address, time.monotonic())) >= self.limit
 
-    def failed(self, address: str) -> None:
+    async def failed(self, address: str) -> None:
         now = time.monotonic()
         if len(self.failures) >= MAX_TRACKED_ADDRESSES:
             for stale in [a for a in self.failures if not self._recent(a, now)]:
@@ -390,9 +408,45 @@ class LoginLimiter:
         self.failures[address] = recent
 
 
-def _limiter(app: Sanic) -> LoginLimiter:
+class RedisLoginLimiter:
+    """``LoginLimiter`` in Redis, shared by every web process (``HAVEN_REDIS_URL``). Keys
+    hold a pseudonym of the address, never the address, and expire with the window. If
+    Redis cannot be reached, the account lockout still applies and sign-in is not refused
+    for that reason alone."""
+
+    def __init__(self, url: str, limit: int = LOGIN_ATTEMPTS, window: float = LOGIN_WINDOW_SECONDS):
+        import redis.asyncio
+
+        self.redis = redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self.limit, self.window = limit, window
+
+    def _key(self, address: str) -> str:
+        return f"haven:login-failures:{pseudonym(address)}"
+
+    async def blocked(self, address: str) -> bool:
+        key, now = self._key(address), time.time()
+        try:
+            await self.redis.zremrangebyscore(key, "-inf", now - self.window)
+            return int(await self.redis.zcard(key)) >= self.limit
+        except Exception as error:  # noqa: BLE001 - Redis down: the account lockout remains
+            logger.warning("Sign-in limit unavailable (%s)", type(error).__name__)
+            return False
+
+    async def failed(self, address: str) -> None:
+        key, now = self._key(address), time.time()
+        try:
+            async with self.redis.pipeline(transaction=True) as pipe:
+                pipe.zadd(key, {f"{now}:{secrets.token_hex(4)}": now})
+                pipe.expire(key, int(self.window) + 1)
+                await pipe.execute()
+        except Exception as error:  # noqa: BLE001
+            logger.warning("Sign-in limit unavailable (%s)", type(error).__name__)
+
+
+def _limiter(app: Sanic) -> LoginLimiter | RedisLoginLimiter:
     if not hasattr(app.ctx, "staff_login_limiter"):
-        app.ctx.staff_login_limiter = LoginLimiter()
+        url = get_settings().redis_url
+        app.ctx.staff_login_limiter = RedisLoginLimiter(url) if url else LoginLimiter()
     return app.ctx.staff_login_limiter
 
 
@@ -453,7 +507,7 @@ async def login(request: Request) -> HTTPResponse:
     address = _client_address(request)
     limiter = _limiter(request.app)
     fresh = secrets.token_urlsafe(32)
-    if limiter.blocked(address):
+    if await limiter.blocked(address):
         return _login_page(request, fresh, status=429, error=TOO_MANY)
     form = request.form
     username = (form.get("username") or "").strip()
@@ -461,13 +515,13 @@ async def login(request: Request) -> HTTPResponse:
     target = _next_path(form.get("next"))
     cookie_token = request.cookies.get(LOGIN_COOKIE)
     if not _same(form.get("csrf"), cookie_token):
-        limiter.failed(address)
+        await limiter.failed(address)
         return _login_page(request, fresh, status=403, error=FORM_EXPIRED, next=target)
     result = accounts.SignIn(None, "wrong")
     if username and password and len(password) <= MAX_PASSWORD_CHARS:
         result = await _db(accounts.sign_in, username, password)
     if result.staff is None:
-        limiter.failed(address)
+        await limiter.failed(address)
         name = username.lower()[:64]
         valid_name = bool(name) and not set(name) - set(USERNAME_CHARS)
         # Only something shaped like a username is recorded (never a password typed in
@@ -672,10 +726,10 @@ async def release(request: Request, referral_id: int) -> HTTPResponse:
 @signed_in()
 async def transfer(request: Request, referral_id: int) -> HTTPResponse:
     async def work() -> None:
-        chosen = request.form.get("to") or ""
-        if not chosen.isdigit():
+        chosen = _row_id(request.form.get("to"))
+        if chosen is None:
             raise ReferralError("Choose an active colleague.")
-        await _db(referrals.transfer, referral_id, request.ctx.staff, int(chosen))
+        await _db(referrals.transfer, referral_id, request.ctx.staff, chosen)
 
     return await _act(request, referral_id, work, "transferred")
 
@@ -778,6 +832,8 @@ async def messages(request: Request, referral_id: int) -> HTTPResponse:
     try:
         after = max(0, int(request.args.get("after", "0")))
         wait = min(POLL_SECONDS, max(0.0, float(request.args.get("wait", POLL_SECONDS))))
+        if after > MAX_ROW_ID:
+            raise ValueError("after is past any event id")
     except ValueError:
         return response.json({"error": "after and wait are numbers."}, status=400)
     view = await _db(referrals.get_referral, referral_id)
@@ -865,7 +921,6 @@ async def audit_log(request: Request) -> HTTPResponse:
         return message_page(
             request, 403, "Not allowed", "Only supervisors and admins can read the audit log."
         )
-    chosen = request.args.get("referral", "")
-    referral_id = int(chosen) if chosen.isdigit() else None
+    referral_id = _row_id(request.args.get("referral"))
     entries = await _db(referrals.audit_entries, 200, referral_id)
     return render(request, "audit.html", entries=entries, referral_id=referral_id)
