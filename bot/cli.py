@@ -105,28 +105,43 @@ def chat(url: str | None, sender: str | None, language: str | None) -> None:
 
 @main.command()
 @click.option(
-    "--days", type=int, default=None, help="Age in days (default HAVEN_RETENTION_DAYS, 30)."
+    "--days", type=int, default=None, help="Conversations: age in days (HAVEN_RETENTION_DAYS, 30)."
 )
-def purge(days: int | None) -> None:
-    """Delete conversation events older than the retention period now.
+@click.option(
+    "--referral-days",
+    type=int,
+    default=None,
+    help="Referrals: days after closing, or without activity (HAVEN_REFERRAL_RETENTION_DAYS, 90).",
+)
+@click.option(
+    "--audit-days",
+    type=int,
+    default=None,
+    help="Audit log and closed referral records (HAVEN_AUDIT_RETENTION_DAYS, 365).",
+)
+def purge(days: int | None, referral_days: int | None, audit_days: int | None) -> None:
+    """Delete now every kind of stored personal data past its retention period.
 
-    `haven run` already does this every HAVEN_PURGE_INTERVAL_MINUTES (60); use this command
-    when Haven is not running, or to purge at once after lowering the period.
+    Conversations older than --days; the personal data of referrals closed more than
+    --referral-days ago (and of open ones nobody touched for that long, which are closed
+    as expired); audit log entries and closed referral records older than --audit-days;
+    ended staff sessions. `haven run` already does this every HAVEN_PURGE_INTERVAL_MINUTES
+    (60); use this command when Haven is not running, or at once after lowering a period.
+    Prints counts only.
     """
-    from bot.db.tracker_store import HavenTrackerStore
+    from bot.db.migrate import upgrade
+    from bot.retention import purge_all, with_periods
 
-    settings = get_settings()
-    days = settings.retention_days if days is None else days
-    if days < 1:  # 0 would erase the conversations in progress this minute
-        raise click.BadParameter(
-            'must be 1 or more (one person\'s data: they write "delete my data")',
-            param_hint="--days",
-        )
-    report = HavenTrackerStore().purge_older_than(days)
-    click.echo(
-        f"Purged {report.events} event(s) older than {days} day(s); "
-        f"{report.conversations} conversation(s) fully removed."
-    )
+    one_person = ' (one person\'s data: they write "delete my data")'
+    for value, option, hint in ((days, "--days", one_person),
+                                (referral_days, "--referral-days", ""),
+                                (audit_days, "--audit-days", "")):  # fmt: skip
+        if value is not None and value < 1:  # 0 would erase what is in use this minute
+            raise click.BadParameter(f"must be 1 or more{hint}", param_hint=option)
+    settings = with_periods(get_settings(), days, referral_days, audit_days)
+    upgrade(settings.database_url)  # the tables exist even if Haven never ran here
+    for line in purge_all(settings).lines():
+        click.echo(line)
 
 
 @main.command("api-token")
@@ -162,6 +177,75 @@ def db_upgrade(revision: str) -> None:
     settings = get_settings()
     upgrade(settings.database_url, revision)
     click.echo(f"Database at revision {current_revision(settings.database_url)}.")
+
+
+# --- Backup and restore of both databases (bot/backup.py; docs/deployment.md) ---------------
+
+_PART_OPTION = click.option(
+    "--only",
+    type=click.Choice(["app", "conversations"]),
+    default=None,
+    help="Only the app database (directory, staff, referrals) or only the conversations.",
+)
+
+
+@main.command("backup")
+@click.argument("destination", type=click.Path(path_type=Path))
+@_PART_OPTION
+def backup_command(destination: Path, only: str | None) -> None:
+    """Back up the app database and the conversations into DESTINATION, a new folder.
+
+    Safe while Haven runs (SQLite's online backup; pg_dump for PostgreSQL). The folder is
+    owner-only and holds personal data; contact details stay encrypted with the contact
+    keys, which are not in it: keep the keys, apart from the backups.
+    """
+    from bot.backup import LABELS, BackupError, backup, database_urls
+
+    settings = get_settings()
+    try:
+        manifest = backup(destination, database_urls(settings), [only] if only else None)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    for name, part in manifest.parts.items():
+        click.echo(f"Backed up the {LABELS[name]} ({part.kind}): {destination / part.file}, "
+                   f"{part.bytes} bytes.")  # fmt: skip
+    click.echo(f"App database revision: {manifest.alembic_revision or '-'}. Manifest written.")
+    keys = "HAVEN_CONTACT_KEYS" if settings.contact_keys_env else "var/contact-key"
+    click.echo(f"Personal data: keep it private. Contact details need the keys in {keys} "
+               "(not in the backup): keep a copy of them apart.")  # fmt: skip
+
+
+@main.command("restore")
+@click.argument("source", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@_PART_OPTION
+@click.option("--yes", is_flag=True, help="Replace databases that already hold data.")
+def restore_command(source: Path, only: str | None, yes: bool) -> None:
+    """Restore a backup made by `haven backup` into the configured databases.
+
+    Stop every Haven process first. Every file is checked against the manifest before
+    anything is written; a database that holds data is replaced only with --yes.
+    """
+    from bot.backup import LABELS, BackupError, database_urls, restore, unreadable_referrals
+    from bot.db.migrate import current_revision, head_revision
+
+    settings = get_settings()
+    urls = database_urls(settings)
+    try:
+        done = restore(source, urls, [only] if only else None, overwrite=yes)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    for restored in done:
+        counts = ", ".join(f"{table} {rows}" for table, rows in restored.rows.items() if rows)
+        click.echo(f"Restored the {LABELS[restored.part]}: {counts or 'no rows'}.")
+        if restored.part == "app":
+            revision = current_revision(urls["app"])
+            if revision != head_revision():
+                click.echo(f"The app database is at revision {revision}: run `haven db upgrade`.")
+            total, unreadable = unreadable_referrals(urls["app"], settings)
+            if unreadable:
+                click.echo(f"WARNING: {unreadable} of {total} referral(s) cannot be decrypted with "
+                           "the contact keys here: set HAVEN_CONTACT_KEYS to the keys in use "
+                           "when the backup was made.")  # fmt: skip
 
 
 @main.group()

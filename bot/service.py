@@ -2,38 +2,45 @@
 
 Internal only. It binds to 127.0.0.1 whatever ``HAVEN_BIND_HOST`` says (an operator who
 runs actions on another machine sets ``HAVEN_ACTIONS_BIND_HOST``), and every call but
-``/health`` must carry the shared secret that Rasa sends (``endpoints.yml``), so that even a
-wider binding never lets anyone else run an action or read a conversation's state.
+``/health``, ``/readyz`` and ``/metrics`` must carry the shared secret that Rasa sends
+(``endpoints.yml``), so that even a wider binding never lets anyone else run an action or
+read a conversation's state.
 """
 
 from __future__ import annotations
 
 import hmac
-import logging
 import os
 
-from rasa_sdk.endpoint import create_app
 from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot import health, logs, metrics
 from bot.settings import get_settings
 
 # Rasa sends the whole conversation with each call: larger than any user request.
 MAX_ACTION_CALL_BYTES = 16 * 1024 * 1024
+# Answered without the actions secret: health (bot.health) and metrics (bot.metrics, which
+# wants HAVEN_METRICS_TOKEN when it is set).
+OPEN_PATHS = frozenset({"/health", "/readyz", "/metrics"})
 
 
 def create_service(secret: str) -> Sanic:
     """The rasa-sdk action server with Haven's shared-secret check and limits."""
+    from rasa_sdk.endpoint import create_app  # here: after main() set up logging
+
     settings = get_settings()
     app = create_app("bot.actions", cors_origins=None, auto_reload=False)
     app.config.REQUEST_MAX_SIZE = MAX_ACTION_CALL_BYTES
     app.config.KEEP_ALIVE_TIMEOUT = settings.keep_alive_seconds
     expected = f"Bearer {secret}".encode()
+    metrics.install(app, "bot")  # first: requests refused below are counted and timed too
+    health.install(app, "bot")
 
     @app.middleware("request")
     async def require_secret(request: Request) -> HTTPResponse | None:
-        if request.path == "/health":
+        if request.path in OPEN_PATHS:
             return None
         given = (request.headers.get("Authorization") or "").encode()
         if not hmac.compare_digest(given, expected):
@@ -60,7 +67,7 @@ def warm_up() -> None:
 def main() -> None:
     settings = get_settings()
     os.umask(0o077)
-    logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure_service("bot", settings.log_level)  # text, or JSON lines (HAVEN_LOG_FORMAT)
     app = create_service(settings.actions_secret)
     warm_up()
     app.run(

@@ -76,6 +76,7 @@ class Settings:
     redis_url: str = ""  # HAVEN_REDIS_URL, e.g. redis://127.0.0.1:6379/0
     rasa_workers: int = 1  # HAVEN_RASA_WORKERS: Sanic workers in each Rasa server (needs Redis)
     log_format: str = "text"  # HAVEN_LOG_FORMAT: "text" or "json" (one JSON object per line)
+    metrics_token: str = ""  # HAVEN_METRICS_TOKEN: /metrics wants "Authorization: Bearer <it>"
     # Retention of personal data besides conversations (retention_days), each its own period.
     referral_retention_days: int = 90  # a closed referral's personal data, after closing
     audit_retention_days: int = 365  # staff audit log rows (who looked at what, no user text)
@@ -220,6 +221,7 @@ def get_settings() -> Settings:
         redis_url=_env("HAVEN_REDIS_URL", ""),
         rasa_workers=max(1, _env_int("HAVEN_RASA_WORKERS", 1)),
         log_format=_env("HAVEN_LOG_FORMAT", "text").lower(),
+        metrics_token=_env("HAVEN_METRICS_TOKEN", ""),
         referral_retention_days=_env_int("HAVEN_REFERRAL_RETENTION_DAYS", 90),
         audit_retention_days=_env_int("HAVEN_AUDIT_RETENTION_DAYS", 365),
     )

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import click
 
+from bot import logs
 from bot.i18n.catalogs import compile_catalogs
 from bot.settings import Settings, ensure_private_dir
 from bot.training import quiet_tensorflow_env
@@ -84,18 +85,18 @@ def services(settings: Settings, model: Path) -> list[Service]:
 def stack_environment(settings: Settings) -> dict[str, str]:
     env = quiet_tensorflow_env()
     env["PYTHONUNBUFFERED"] = "1"
+    # The Rasa server sets it for its own workers only (bot.metrics): a value inherited by
+    # all three would make them add up each other's counts.
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     return env
 
 
 def purge_once(settings: Settings) -> str:
-    """Run the retention purge; a one-line summary for the log (counts only)."""
-    from bot.db.tracker_store import HavenTrackerStore
+    """Run the retention purge of every kind of personal data (``bot.retention``); a
+    one-line summary for the log (counts only)."""
+    from bot.retention import purge_all
 
-    report = HavenTrackerStore().purge_older_than(settings.retention_days)
-    return (
-        f"Retention: removed {report.events} event(s) older than {settings.retention_days} "
-        f"day(s); {report.conversations} conversation(s) fully removed."
-    )
+    return purge_all(settings).summary()
 
 
 class RetentionTimer(threading.Thread):
@@ -140,6 +141,9 @@ class Stack:
         self.out = out
         self._lock = threading.Lock()
         self._stopping = False
+        # HAVEN_LOG_FORMAT=json: every line of `haven run` is a JSON object (bot.logs), its
+        # own, the ones it relays, and whatever it prints before the processes start.
+        self.json_logs = logs.configure("haven")
 
     def check_ports(self) -> None:
         for service in self.services:
@@ -161,6 +165,9 @@ class Stack:
         prefix = click.style(f"[{service.name:<4}]", fg=service.colour, bold=True)
         assert service.process and service.process.stdout
         for line in iter(service.process.stdout.readline, ""):
+            if self.json_logs:
+                self._write_json(service.name, line, pid=service.process.pid)
+                continue
             with self._lock:
                 click.echo(
                     f"{prefix} {line.rstrip()}", file=self.out, color=self.out.isatty() or None
@@ -263,7 +270,23 @@ class Stack:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
 
+    def _write_json(
+        self, process: str, line: str, logger: str = "output", pid: int | None = None
+    ) -> None:
+        """A process's line as it is when it is JSON already, else wrapped as JSON."""
+        line = click.unstyle(line).rstrip()
+        if not line.strip():
+            return
+        if not logs.is_json_line(line):
+            line = logs.json_line(process, line, logger=logger, pid=pid or os.getpid())
+        with self._lock:
+            self.out.write(line + "\n")
+            self.out.flush()
+
     def _say(self, line: str) -> None:
+        if self.json_logs:
+            self._write_json("haven", line, logger="haven")
+            return
         prefix = click.style("[haven]", fg="yellow", bold=True)
         with self._lock:
             click.echo(f"{prefix} {line}", file=self.out, color=self.out.isatty() or None)
@@ -282,8 +305,13 @@ class Stack:
             f"  Ready: rasa http://{s.bind_host}:{s.rasa_port}/webhooks/rest/, "
             f"bot http://{s.actions_bind_host}:{s.actions_port}/health, "
             f"web http://{s.bind_host}:{s.web_port}/healthz",
+            "  Metrics and readiness: GET /metrics and /readyz on each (docs/operating.md)",
             "  Rasa HTTP API: Authorization: Bearer $(.venv/bin/haven api-token)",
             "  Stop: Ctrl-C",
             "",
         ]
+        if self.json_logs:
+            for line in lines:
+                self._say(line.strip())
+            return
         click.echo("\n".join(lines), file=self.out)

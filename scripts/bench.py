@@ -1,15 +1,19 @@
-"""Throughput, latency and memory of Haven next to a bare `rasa init` assistant (`make bench`).
+"""Load on the full stack next to a bare `rasa init` assistant, in one run (`make bench`).
 
-Three runs on this machine, one after the other (so they do not compete for the 2 cores),
-each with the same load: N concurrent conversations over the REST channel, each sending
-the same short script of messages:
+Three assistants run side by side on this machine, each idle while another is loaded:
 
-1. Haven on an empty tracker store;
-2. Haven on a tracker store already holding 10,000 generated conversations (a busy
-   organisation's month), to show that the cost of a message does not grow with them;
-3. the bare `rasa init` starter, Rasa's own default project, the framework's floor here.
+1. **rasa init**: Rasa's own starter project, sent messages its training data covers (none
+   of its replies may be empty), the framework's floor here;
+2. **Haven, SQLite**: `haven run` as on one machine;
+3. **Haven, PostgreSQL + Redis**: `haven run` with both databases on PostgreSQL, the locks
+   and shared queues in Redis, and two Sanic workers in the Rasa server.
 
-Printed: p50/p95 latency, messages per second, and the resident memory of every process.
+For each load (20 and 200 concurrent conversations × 10 messages, each on a fresh
+conversation) the three take turns, round after round (alternating rounds, so a slow moment
+of the machine hits all three alike). Haven gets its real mix: greetings, rights
+questions, directory searches with a place, in English and Spanish. Printed per assistant
+and load: errors, lost messages (sent but not in the stored conversation), p50/p95 latency,
+messages per second, and the resident memory of every process after the load.
 Never run by the tests.
 """
 
@@ -26,18 +30,18 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 
+from bot.rasa_api import signed_token
 from bot.settings import ensure_private_dir, get_settings
 from bot.training import model_path, quiet_tensorflow_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "var" / "bench"
-# Messages both assistants understand (greeting, yes, bot challenge, no, thanks, bye).
-SCRIPT = ["hello", "yes", "are you a bot?", "no", "thanks", "bye"]
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)
     wall_seconds: float = 0.0
     errors: int = 0
+    lost: int = 0
     memory_mb: dict[str, float] = field(default_factory=dict)
 
     def percentile(self, q: float) -> float:
@@ -105,65 +110,6 @@ def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300) -> N
     raise SystemExit(f"{url} not healthy after {timeout} s")
 
 
-def seed_conversations(var_dir: Path, count: int) -> int:
-    """Store ``count`` generated conversations (a realistic mix of events, the last 20 days)
-    in a tracker store under ``var_dir``; returns how many events were written."""
-    import random
-    import sqlite3
-
-    from rasa.shared.core.events import (
-        ActionExecuted,
-        BotUttered,
-        SessionStarted,
-        SlotSet,
-        UserUttered,
-    )
-
-    from bot.db.tracker_store import HavenTrackerStore
-
-    database = var_dir / "tracker.db"
-    HavenTrackerStore(url=f"sqlite:///{database}").engine.dispose()  # Rasa's schema, our indexes
-    turns = [
-        ("hi", "greet", "utter_safety_check"),
-        ("yes", "affirm", "utter_menu"),
-        ("what is a T visa", "kb_t_visa", "action_answer_topic"),
-        ("I need a lawyer in Houston", "find_service", "action_find_service"),
-        ("more", "more_results", "action_find_service"),
-        ("thanks", "thanks", "utter_welcome"),
-    ]
-    rows = []
-    rng = random.Random(7)
-    now = time.time()
-    for index in range(count):
-        sender = f"seeded-{index:05d}"
-        stamp = now - rng.uniform(0, 20 * 86400)
-        events = [ActionExecuted("action_session_start"), SessionStarted(),
-                  ActionExecuted("action_listen")]  # fmt: skip
-        for text, intent, action in turns[: rng.randint(2, len(turns))]:
-            guess = {"name": intent, "confidence": 0.93}
-            parse = {"text": text, "intent": guess, "entities": [], "intent_ranking": [guess]}
-            events += [
-                UserUttered(text, parse["intent"], [], parse),
-                SlotSet("language", "en"),
-                ActionExecuted(action),
-                BotUttered("A reply of ordinary length, about two lines on a phone screen. " * 2),
-                ActionExecuted("action_listen"),
-            ]
-        for event in events:
-            stamp += rng.uniform(0.5, 30)
-            event.timestamp = stamp
-            data = event.as_dict()
-            rows.append((sender, data["event"], stamp, data.get("parse_data", {}).get(
-                "intent", {}).get("name"), data.get("name"), json.dumps(data)))  # fmt: skip
-    with sqlite3.connect(database) as connection:
-        connection.executemany(
-            "INSERT INTO events (sender_id, type_name, timestamp, intent_name, action_name, data)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            rows,
-        )
-    return len(rows)
-
-
 def bare_rasa_model() -> tuple[Path, Path]:
     """The `rasa init` starter project, created and trained once (cached under var/bench/)."""
     project = BENCH_DIR / "rasa-init"
@@ -184,180 +130,229 @@ def bare_rasa_model() -> tuple[Path, Path]:
     return project, sorted((project / "models").glob("*.tar.gz"))[-1]
 
 
+STARTER_SCRIPT = ["hello", "I am great", "are you a bot?", "I am sad", "yes", "hi there",
+                  "perfect", "are you a bot?", "good morning", "bye"]  # fmt: skip
+HAVEN_SCRIPTS = [
+    ["hi", "what are my rights at work", "can my boss keep my passport",
+     "I need a lawyer in Houston, TX", "what is a T visa", "I need food in Houston",
+     "are you a bot?", "thanks", "I need a shelter in Dallas, TX", "bye"],
+    ["hola", "cuáles son mis derechos en el trabajo", "mi jefe tiene mi pasaporte",
+     "necesito un abogado en Houston, TX", "qué es la visa T", "necesito comida en Houston",
+     "eres un robot?", "gracias", "necesito un refugio en Dallas, TX", "adiós"],
+]  # fmt: skip
+LOADS = (20, 200)
+
+
+@dataclass
+class Assistant:
+    name: str
+    port: int
+    process: subprocess.Popen
+    scripts: list[list[str]]
+    token: str | None = None  # signs tracker reads (Haven's API needs a JWT)
+
+
 async def converse(
-    session: aiohttp.ClientSession, url: str, sender: str, rounds: int, result: Result
+    session: aiohttp.ClientSession, url: str, sender: str, script: list[str], result: Result
 ) -> None:
-    for _ in range(rounds):
-        for text in SCRIPT:
-            started = time.perf_counter()
+    for text in script:
+        started = time.perf_counter()
+        try:
             async with session.post(url, json={"sender": sender, "message": text}) as reply:
-                body = await reply.json()
-            result.latencies.append(time.perf_counter() - started)
-            if reply.status != 200 or not body:
-                result.errors += 1
+                body = await reply.json(content_type=None)
+                ok = reply.status == 200 and bool(body)
+        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
+            ok = False
+        result.latencies.append(time.perf_counter() - started)
+        result.errors += 0 if ok else 1
 
 
-async def load(url: str, concurrency: int, rounds: int, result: Result) -> None:
-    timeout = aiohttp.ClientTimeout(total=600)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        await converse(session, url, "warmup", 1, Result("warmup"))
+async def stored_user_messages(
+    session: aiohttp.ClientSession, base: str, sender: str, token: str | None
+) -> Counter:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with session.get(f"{base}/conversations/{sender}/tracker", headers=headers) as reply:
+        events = (await reply.json()).get("events") or []
+    return Counter(e.get("text") for e in events if e.get("event") == "user")
+
+
+async def load(assistant: Assistant, concurrency: int, round_number: int, result: Result) -> None:
+    base = f"http://127.0.0.1:{assistant.port}"
+    url = f"{base}/webhooks/rest/webhook"
+    timeout = aiohttp.ClientTimeout(total=900)
+    connector = aiohttp.TCPConnector(limit=0)
+    senders = [f"bench-{round_number}-{concurrency}-{i}-{os.urandom(4).hex()}"
+               for i in range(concurrency)]  # fmt: skip
+    scripts = [assistant.scripts[i % len(assistant.scripts)] for i in range(concurrency)]
+    async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         started = time.perf_counter()
         await asyncio.gather(
-            *(converse(session, url, f"bench-{i}", rounds, result) for i in range(concurrency))
-        )
-        result.wall_seconds = time.perf_counter() - started
-
-
-def run_assistant(
-    name: str,
-    command: list[str],
-    cwd: Path,
-    env: dict[str, str],
-    port: int,
-    health: str,
-    concurrency: int,
-    rounds: int,
-) -> Result:
-    result = Result(name)
-    with (BENCH_DIR / f"{name.replace(' ', '-')}.log").open("w") as log:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            wait_healthy(health, process)
-            time.sleep(2)  # let the other processes finish starting
-            print(
-                f"Loading {name}: {concurrency} conversations × {rounds * len(SCRIPT)} messages…",
-                flush=True,
+            *(
+                converse(session, url, s, script, result)
+                for s, script in zip(senders, scripts, strict=True)
             )
-            url = f"http://127.0.0.1:{port}/webhooks/rest/webhook"
-            asyncio.run(load(url, concurrency, rounds, result))
-            pids = [process.pid, *children(process.pid)]
-            result.memory_mb = {command_name(pid): rss_mb(pid) for pid in pids}
-        finally:
-            os.killpg(process.pid, signal.SIGINT)
-            try:
-                process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-    return result
+        )
+        result.wall_seconds += time.perf_counter() - started
+        token = signed_token(assistant.token) if assistant.token else None
+        for sender, script in zip(senders, scripts, strict=True):
+            stored = await stored_user_messages(session, base, sender, token)
+            result.lost += sum((Counter(script) - stored).values())  # sent, not stored
+
+
+def process_tree(pid: int) -> list[int]:
+    found = [pid]
+    for child in children(pid):
+        found += process_tree(child)
+    return found
+
+
+def memory(process: subprocess.Popen) -> dict[str, float]:
+    by_name: dict[str, float] = {}
+    for pid in process_tree(process.pid):
+        try:
+            name = command_name(pid)
+            if name == "supervisor" and pid != process.pid:
+                name = "rasa server"  # a Sanic worker (forked; same command line)
+            by_name[name] = by_name.get(name, 0.0) + rss_mb(pid)
+        except OSError:
+            continue
+    return by_name
+
+
+def start(name: str, command: list[str], cwd: Path, env: dict[str, str], health: str):
+    log = (BENCH_DIR / f"{name.replace(' ', '-').replace('+', '').replace(',', '')}.log").open("w")
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    wait_healthy(health, process)
+    return process
+
+
+def stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGINT)
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def haven(name: str, extra: dict[str, str]) -> Assistant:
+    var_dir = BENCH_DIR / name.replace(" ", "-").replace("+", "").replace(",", "")
+    shutil.rmtree(var_dir, ignore_errors=True)
+    ensure_private_dir(var_dir)
+    port = free_port()
+    token = "bench-token-that-signs-rasa-api-calls-0123456789"
+    env = {
+        **quiet_tensorflow_env(),
+        "HAVEN_RASA_PORT": str(port),
+        "HAVEN_ACTIONS_PORT": str(free_port()),
+        "HAVEN_WEB_PORT": str(free_port()),
+        "HAVEN_VAR_DIR": str(var_dir),
+        "HAVEN_RASA_TOKEN": token,
+        **extra,
+    }
+    health = f"http://127.0.0.1:{port}/webhooks/rest/"
+    command = [sys.executable, "-m", "bot.cli", "run", "--no-train"]
+    process = start(name, command, ROOT, env, health)
+    time.sleep(3)  # the bot service and web process finish starting
+    return Assistant(name, port, process, HAVEN_SCRIPTS, token)
+
+
+def starter() -> Assistant:
+    project, model = bare_rasa_model()
+    port = free_port()
+    command = [sys.executable, "-m", "rasa", "run", "--model", str(model), "--enable-api",
+               "--interface", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    process = start(
+        "rasa init", command, project, quiet_tensorflow_env(), f"http://127.0.0.1:{port}/status"
+    )
+    return Assistant("rasa init", port, process, [STARTER_SCRIPT])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--concurrency", type=int, default=20)
-    parser.add_argument(
-        "--rounds", type=int, default=3, help="times each conversation repeats the script"
-    )
-    parser.add_argument(
-        "--stored", type=int, default=10_000, help="conversations already stored in run 2"
-    )
+    parser.add_argument("--loads", type=int, nargs="+", default=list(LOADS))
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per load")
     args = parser.parse_args()
     ensure_private_dir(BENCH_DIR)  # var/ and what is in it stay private
-    settings = get_settings()
-    model = model_path(settings)
-    if not model.exists():
+    if not model_path(get_settings()).exists():
         raise SystemExit("No current Haven model: run `make train` first.")
-    project, bare_model = bare_rasa_model()
+    from tests import postgres, redis_server
 
-    runs = []
-    for label, conversations in (("Haven", 0), ("Haven 10k", args.stored)):
-        var_dir = BENCH_DIR / "haven-var"
-        shutil.rmtree(var_dir, ignore_errors=True)  # fresh conversations each run
-        ensure_private_dir(var_dir)  # var/ and what is in it stay private
-        if conversations:
-            written = seed_conversations(var_dir, conversations)
-            print(f"Stored {conversations:,} generated conversations ({written:,} events).")
-        haven_port = free_port()
-        haven_env = {
-            **quiet_tensorflow_env(),
-            "HAVEN_RASA_PORT": str(haven_port),
-            "HAVEN_ACTIONS_PORT": str(free_port()),
-            "HAVEN_WEB_PORT": str(free_port()),
-            "HAVEN_VAR_DIR": str(var_dir),
-        }
-        runs.append(
-            run_assistant(
-                label,
-                [sys.executable, "-m", "bot.cli", "run", "--no-train"],
-                ROOT,
-                haven_env,
-                haven_port,
-                f"http://127.0.0.1:{haven_port}/webhooks/rest/",
-                args.concurrency,
-                args.rounds,
-            )
+    with postgres.postgres_server() as admin_url, redis_server.redis_server() as redis:
+        app_url, tracker_url = create_databases(admin_url)
+        print("Starting rasa init, Haven on SQLite and Haven on PostgreSQL + Redis…", flush=True)
+        assistants = [starter(), haven("Haven, SQLite", {})]
+        assistants.append(
+            haven(
+                "Haven, PG+Redis",
+                {
+                    "HAVEN_DATABASE_URL": app_url,
+                    "HAVEN_TRACKER_STORE_URL": tracker_url,
+                    "HAVEN_REDIS_URL": redis.url,
+                    "HAVEN_RASA_WORKERS": "2",
+                },
+            )  # fmt: skip
         )
-    bare_port = free_port()
-    bare = run_assistant(
-        "rasa init",
-        [
-            sys.executable,
-            "-m",
-            "rasa",
-            "run",
-            "--model",
-            str(bare_model),
-            "--enable-api",
-            "--interface",
-            "127.0.0.1",
-            "--port",
-            str(bare_port),
-        ],
-        project,
-        quiet_tensorflow_env(),
-        bare_port,
-        f"http://127.0.0.1:{bare_port}/status",
-        args.concurrency,
-        args.rounds,
-    )
-    report(runs[0], runs[1], bare, args)
+        try:
+            for assistant in assistants:  # first requests load lazy parts: not measured
+                asyncio.run(load(assistant, 2, -1, Result("warm-up")))
+            results: dict[tuple[str, int], Result] = {}
+            for concurrency in args.loads:
+                for round_number in range(args.rounds):
+                    for assistant in assistants:
+                        key = (assistant.name, concurrency)
+                        result = results.setdefault(key, Result(assistant.name))
+                        print(f"  round {round_number + 1}: {assistant.name}, "
+                              f"{concurrency} conversations × 10 messages", flush=True)  # fmt: skip
+                        asyncio.run(load(assistant, concurrency, round_number, result))
+                for assistant in assistants:
+                    results[(assistant.name, concurrency)].memory_mb = memory(assistant.process)
+        finally:
+            for assistant in assistants:
+                stop(assistant.process)
+    report(results, [a.name for a in assistants], args.loads)
 
 
-def report(haven: Result, stored: Result, bare: Result, args: argparse.Namespace) -> None:
-    def figures(result: Result) -> tuple[float, ...]:
-        return (
-            result.percentile(0.50),
-            result.percentile(0.95),
-            result.throughput,
-            len(result.latencies),
-            result.errors,
-        )
+def create_databases(admin_url: str) -> tuple[str, str]:
+    import sqlalchemy as sa
 
-    labels = ("p50 latency (ms)", "p95 latency (ms)", "messages per second", "messages sent",
-              "errors / empty replies")  # fmt: skip
-    print(f"\n{args.concurrency} concurrent conversations, same script, same machine, this run:\n")
-    print(
-        f"{'':24}{'Haven':>10}{'Haven 10k':>11}{'10k/empty':>11}{'rasa init':>11}{'Haven/init':>12}"
-    )
-    for label, mine, busy, theirs in zip(
-        labels, figures(haven), figures(stored), figures(bare), strict=True
-    ):
-        busy_ratio = f"{busy / mine:.2f}×" if mine else "-"
-        ratio = f"{mine / theirs:.2f}×" if theirs else "-"
-        print(f"{label:24}{mine:10.1f}{busy:11.1f}{busy_ratio:>11}{theirs:11.1f}{ratio:>12}")
-    print("\nResident memory (MB):")
-    for name, result in (("Haven", haven), ("Haven 10k", stored), ("rasa init", bare)):
-        parts = ", ".join(f"{proc} {mb:.0f}" for proc, mb in result.memory_mb.items())
-        print(f"  {name:10} total {sum(result.memory_mb.values()):.0f}: {parts}")
-    verdict = haven.throughput >= bare.throughput and haven.percentile(0.5) <= bare.percentile(0.5)
-    print(f"\nTarget (msg/s ≥ 1.0× and p50 ≤ 1.0× the starter): {'met' if verdict else 'NOT met'}")
-    steady = stored.throughput >= 0.9 * haven.throughput
-    steady = steady and stored.percentile(0.5) <= 1.1 * haven.percentile(0.5)
-    print(f"With {args.stored:,} stored conversations, within 10% of empty: "
-          f"{'yes' if steady else 'NO'}")  # fmt: skip
-    summary = {
-        r.name: {
-            "p50_ms": r.percentile(0.5),
-            "p95_ms": r.percentile(0.95),
-            "msg_per_s": r.throughput,
-            "errors": r.errors,
-            "rss_mb": r.memory_mb,
-        }
-        for r in (haven, stored, bare)
-    }
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        for name in ("haven", "tracker"):
+            connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    base = admin_url.rsplit("/", 1)[0]
+    return f"{base}/haven", f"{base}/tracker"
+
+
+def report(results: dict, names: list[str], loads: list[int]) -> None:
+    summary = {}
+    for concurrency in loads:
+        floor = results[(names[0], concurrency)]
+        print(f"\n{concurrency} concurrent conversations × 10 messages (fresh conversations, "
+              "alternating rounds, this run):\n")  # fmt: skip
+        print(f"{'':22}{'errors':>8}{'lost':>6}{'p50 ms':>9}{'p95 ms':>9}{'msg/s':>8}"
+              f"{'msg/s ×':>9}{'p50 ×':>7}   memory MB after the load")  # fmt: skip
+        for name in names:
+            r = results[(name, concurrency)]
+            speed = r.throughput / floor.throughput if floor.throughput else 0
+            p50 = r.percentile(0.5) / floor.percentile(0.5) if floor.latencies else 0
+            parts = ", ".join(f"{proc} {mb:.0f}" for proc, mb in r.memory_mb.items())
+            print(f"{name:22}{r.errors:8d}{r.lost:6d}{r.percentile(0.5):9.1f}"
+                  f"{r.percentile(0.95):9.1f}{r.throughput:8.1f}{speed:8.2f}×{p50:6.2f}×   "
+                  f"{sum(r.memory_mb.values()):.0f} ({parts})")  # fmt: skip
+            summary[f"{name} @ {concurrency}"] = {
+                "errors": r.errors, "lost": r.lost, "p50_ms": r.percentile(0.5),
+                "p95_ms": r.percentile(0.95), "msg_per_s": r.throughput, "rss_mb": r.memory_mb,
+            }  # fmt: skip
+        for name in names[1:]:
+            r = results[(name, concurrency)]
+            met = r.throughput >= floor.throughput and r.percentile(0.5) <= floor.percentile(0.5)
+            print(f"  {name}: msg/s ≥ 1.0× and p50 ≤ 1.0× the starter: "
+                  f"{'met' if met else 'NOT met'}")  # fmt: skip
     (BENCH_DIR / "results.json").write_text(json.dumps(summary, indent=2))
-    print(f"Saved {BENCH_DIR / 'results.json'}")
+    print(f"\nSaved {BENCH_DIR / 'results.json'}")
 
 
 if __name__ == "__main__":

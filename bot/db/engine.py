@@ -2,7 +2,8 @@
 
 SQLite (the default, ``var/haven.db`` and the tracker store's ``var/tracker.db``) gets one
 setup for both: a private directory and files readable by their owner only, a
-write-ahead log, foreign keys and a pool of open connections. PostgreSQL is used as
+write-ahead log, foreign keys, deleted content overwritten (``secure_delete``) and a pool of
+open connections. PostgreSQL is used as
 configured by ``HAVEN_DATABASE_URL`` / ``HAVEN_TRACKER_STORE_URL``.
 """
 
@@ -28,6 +29,9 @@ def _sqlite_pragmas(connection: Any, record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # Deleted rows are overwritten with zeros, not left in free space: a conversation or a
+    # referral deleted (on request or by retention) must not stay readable in the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 

@@ -26,6 +26,9 @@ from bot.handoff.models import (
 from bot.handoff.staff import Staff
 
 OPEN = ("waiting", "claimed")
+# The outcome the retention purge gives an open referral nobody can act on any more
+# (``bot.retention``). Not in ``OUTCOMES``: staff never choose it when closing.
+EXPIRED = "expired"
 
 
 class ReferralError(ValueError):
@@ -76,7 +79,8 @@ class ReferralView:
     consented_at: dt.datetime
     closed_at: dt.datetime | None
     consent: dict[str, Any] = field(default_factory=dict)
-    conversation_deleted: bool = False
+    conversation_deleted: bool = False  # the person deleted their data ("delete my data")
+    personal_data_removed: bool = False  # wiped: by the person, or by the retention purge
 
     def waiting_minutes(self, now: dt.datetime | None = None) -> int:
         end = self.closed_at or now or utcnow()
@@ -134,6 +138,7 @@ def create_referral(new: NewReferral, url: str | None = None) -> int:
 
 
 def _view(referral: Referral, names: dict[int, str]) -> ReferralView:
+    wiped = referral.conversation_enc is None  # every referral is made with one
     return ReferralView(
         id=referral.id,
         channel=referral.channel,
@@ -154,7 +159,8 @@ def _view(referral: Referral, names: dict[int, str]) -> ReferralView:
         consented_at=referral.consented_at,
         closed_at=referral.closed_at,
         consent=dict(referral.consent or {}),
-        conversation_deleted=referral.conversation_enc is None,
+        conversation_deleted=wiped and referral.outcome == "deleted_by_user",
+        personal_data_removed=wiped,
     )
 
 
@@ -288,8 +294,11 @@ def add_note(referral_id: int, staff: Staff, body: str, url: str | None = None) 
     if not body:
         raise ReferralError("The note is empty.")
     with session_scope(url) as session:
-        if session.get(Referral, referral_id) is None:
+        referral = session.get(Referral, referral_id)
+        if referral is None:
             raise ReferralError("No such referral.")
+        if referral.conversation_enc is None:  # wiped: nothing personal is kept about it
+            raise ReferralError("This referral's personal data was removed; notes are closed.")
         session.add(ReferralNote(referral_id=referral_id, staff_id=staff.id, body=body[:5000]))
         audit(session, staff, "note", referral_id)
 
@@ -380,21 +389,32 @@ def raise_urgency(conversation: str, flag: str = "crisis", url: str | None = Non
         return changed
 
 
+def wipe_personal_data(session: Any, referral: Referral) -> int:
+    """Remove a referral's personal data: the conversation id and its lookup key, contact
+    details, place, age group, needs, safety flags, consent record and private notes.
+    What stays (ids, times, status, outcome, urgency, channel, language, contact method)
+    says only that a referral existed. The one wipe, used by "delete my data"
+    (``forget_conversation``) and by the retention purge (``bot.retention``); returns how
+    many notes went."""
+    notes = session.execute(sa.delete(ReferralNote).filter_by(referral_id=referral.id))
+    referral.conversation_ref = referral.conversation_enc = referral.contact_enc = None
+    referral.place = referral.age_group = None
+    referral.needs, referral.safety_flags, referral.consent = [], [], {}
+    referral.share_transcript, referral.live = False, False
+    return int(notes.rowcount or 0)
+
+
 def forget_conversation(conversation: str, url: str | None = None) -> int:
-    """ "Delete my data": every referral of the conversation loses its personal data (the
-    conversation id, contact details, place, age group, needs, notes) and is closed as
-    deleted by the user. What stays is that a referral existed, for the staff's records."""
+    """ "Delete my data": every referral of the conversation loses its personal data
+    (``wipe_personal_data``) and is closed as deleted by the user. What stays is that a
+    referral existed, for the staff's records."""
     ref = crypto.conversation_ref(conversation)
     with session_scope(url) as session:
         rows = list(
             session.execute(sa.select(Referral).where(Referral.conversation_ref == ref)).scalars()
         )
         for referral in rows:
-            session.execute(sa.delete(ReferralNote).filter_by(referral_id=referral.id))
-            referral.conversation_ref = referral.conversation_enc = referral.contact_enc = None
-            referral.place = referral.age_group = None
-            referral.needs, referral.safety_flags, referral.consent = [], [], {}
-            referral.share_transcript, referral.live = False, False
+            wipe_personal_data(session, referral)
             if referral.status != "closed":
                 referral.status, referral.closed_at = "closed", utcnow()
             referral.outcome = "deleted_by_user"

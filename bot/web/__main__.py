@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from bot import logs
 from bot.settings import get_settings
 from bot.web.app import create_app
 
@@ -11,6 +12,7 @@ from bot.web.app import create_app
 def main() -> None:
     settings = get_settings()
     os.umask(0o077)
+    logs.configure("web")  # JSON lines when HAVEN_LOG_FORMAT=json; else as Sanic sets it up
     app = create_app()
     app.config.REQUEST_MAX_SIZE = settings.max_request_bytes
     app.config.KEEP_ALIVE_TIMEOUT = settings.keep_alive_seconds

@@ -109,8 +109,9 @@ OUTCOME_LABELS = {
     "declined": "The person did not want to go on",
     "duplicate": "Duplicate referral",
     "deleted_by_user": "The person deleted their data",
+    "expired": "Closed by the retention period (no activity)",
 }
-CLOSING_OUTCOMES = tuple(o for o in OUTCOMES if o != "deleted_by_user")
+CLOSING_OUTCOMES = tuple(o for o in OUTCOMES if o not in {"deleted_by_user", "expired"})
 CONTACT_FIELDS = {
     "phone": "Phone",
     "times": "Safe times to call",
@@ -297,9 +298,13 @@ async def _db(work: Callable[..., Any], *args: Any, **options: Any) -> Any:
 
 
 def _same(given: str | None, expected: str | None) -> bool:
+    """Constant-time comparison of a token. Header bytes that are not UTF-8 arrive as
+    surrogates, which a plain ``encode()`` refuses (a 500): they are encoded as they are,
+    and never match."""
     if not given or not expected:
         return False
-    return hmac.compare_digest(given.encode(), expected.encode())
+    sent = given.encode("utf-8", "surrogatepass")
+    return hmac.compare_digest(sent, expected.encode("utf-8", "surrogatepass"))
 
 
 def _csrf_ok(request: Request, expected: str) -> bool:
