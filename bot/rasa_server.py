@@ -30,7 +30,8 @@ def rasa_environment(environ: dict[str, str]) -> dict[str, str]:
     env["SANIC_KEEP_ALIVE_TIMEOUT"] = str(settings.keep_alive_seconds)
     env["HAVEN_ACTIONS_SECRET"] = settings.actions_secret  # endpoints.yml sends it as a header
     env["HAVEN_ACTION_ENDPOINT_URL"] = settings.action_endpoint_url
-    # Several Sanic workers share one port; their locks must be shared too (Redis).
+    # Several Sanic workers share one port; their locks are shared too (Redis, else
+    # var/locks.db on this machine: bot/db/locks.py).
     env["SANIC_WORKERS"] = str(settings.rasa_workers)
     # Several workers add up their metrics through files in one folder (bot.metrics).
     env.pop(METRICS_DIR_ENV, None)
@@ -52,17 +53,6 @@ def reset_metrics_dir() -> None:
         ensure_private_dir(Path(folder))
         for stale in Path(folder).glob("*.db"):
             stale.unlink()
-
-
-def check_workers() -> None:
-    """Refuse several workers without Redis: their in-memory locks would not see each other,
-    and two messages of one conversation could be handled at once."""
-    settings = get_settings()
-    if settings.rasa_workers > 1 and not settings.redis_url:
-        raise SystemExit(
-            f"HAVEN_RASA_WORKERS={settings.rasa_workers} needs HAVEN_REDIS_URL: several "
-            "workers must share one lock store (see docs/scaling.md)."
-        )
 
 
 def rasa_arguments(model: str) -> list[str]:
@@ -87,7 +77,6 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     os.umask(0o077)
     logs.configure("rasa")  # JSON lines when HAVEN_LOG_FORMAT=json (Rasa's own too)
-    check_workers()
     ensure_private_dir(get_settings().var_dir)
     os.environ.update(rasa_environment(dict(os.environ)))
     reset_metrics_dir()

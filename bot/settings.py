@@ -74,7 +74,7 @@ class Settings:
     # every process must share (messages waiting for a client, the sign-in limit). Empty: one
     # machine, all of it in each process's memory.
     redis_url: str = ""  # HAVEN_REDIS_URL, e.g. redis://127.0.0.1:6379/0
-    rasa_workers: int = 1  # HAVEN_RASA_WORKERS: Sanic workers in each Rasa server (needs Redis)
+    rasa_workers: int = 1  # HAVEN_RASA_WORKERS: Sanic workers in each Rasa server
     log_format: str = "text"  # HAVEN_LOG_FORMAT: "text" or "json" (one JSON object per line)
     metrics_token: str = ""  # HAVEN_METRICS_TOKEN: /metrics wants "Authorization: Bearer <it>"
     # Retention of personal data besides conversations (retention_days), each its own period.

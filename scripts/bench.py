@@ -1,16 +1,18 @@
 """Load on the full stack next to a bare `rasa init` assistant, in one run (`make bench`).
 
-Three assistants run side by side on this machine, each idle while another is loaded:
+Four assistants run side by side on this machine, each idle while another is loaded:
 
 1. **rasa init**: Rasa's own starter project, sent messages its training data covers (none
    of its replies may be empty), the framework's floor here;
-2. **Haven, SQLite**: `haven run` as on one machine;
-3. **Haven, PostgreSQL + Redis**: `haven run` with both databases on PostgreSQL, the locks
+2. **Haven, SQLite**: `haven run` as on one machine, as installed (one Rasa process);
+3. **Haven, SQLite, 2 workers**: the same with `HAVEN_RASA_WORKERS=2` (the conversation
+   locks in `var/locks.db`);
+4. **Haven, PostgreSQL + Redis**: `haven run` with both databases on PostgreSQL, the locks
    and shared queues in Redis, and two Sanic workers in the Rasa server.
 
 For each load (20 and 200 concurrent conversations × 10 messages, each on a fresh
-conversation) the three take turns, round after round (alternating rounds, so a slow moment
-of the machine hits all three alike). Haven gets its real mix: greetings, rights
+conversation) the four take turns, round after round (alternating rounds, so a slow moment
+of the machine hits all four alike). Haven gets its real mix: greetings, rights
 questions, directory searches with a place, in English and Spanish. Printed per assistant
 and load: errors, lost messages (sent but not in the stored conversation), p50/p95 latency,
 messages per second, and the resident memory of every process after the load.
@@ -281,8 +283,9 @@ def main() -> None:
 
     with postgres.postgres_server() as admin_url, redis_server.redis_server() as redis:
         app_url, tracker_url = create_databases(admin_url)
-        print("Starting rasa init, Haven on SQLite and Haven on PostgreSQL + Redis…", flush=True)
+        print("Starting rasa init and Haven three ways…", flush=True)
         assistants = [starter(), haven("Haven, SQLite", {})]
+        assistants.append(haven("Haven, SQLite, 2 workers", {"HAVEN_RASA_WORKERS": "2"}))
         assistants.append(
             haven(
                 "Haven, PG+Redis",
@@ -332,14 +335,14 @@ def report(results: dict, names: list[str], loads: list[int]) -> None:
         floor = results[(names[0], concurrency)]
         print(f"\n{concurrency} concurrent conversations × 10 messages (fresh conversations, "
               "alternating rounds, this run):\n")  # fmt: skip
-        print(f"{'':22}{'errors':>8}{'lost':>6}{'p50 ms':>9}{'p95 ms':>9}{'msg/s':>8}"
+        print(f"{'':26}{'errors':>8}{'lost':>6}{'p50 ms':>9}{'p95 ms':>9}{'msg/s':>8}"
               f"{'msg/s ×':>9}{'p50 ×':>7}   memory MB after the load")  # fmt: skip
         for name in names:
             r = results[(name, concurrency)]
             speed = r.throughput / floor.throughput if floor.throughput else 0
             p50 = r.percentile(0.5) / floor.percentile(0.5) if floor.latencies else 0
             parts = ", ".join(f"{proc} {mb:.0f}" for proc, mb in r.memory_mb.items())
-            print(f"{name:22}{r.errors:8d}{r.lost:6d}{r.percentile(0.5):9.1f}"
+            print(f"{name:26}{r.errors:8d}{r.lost:6d}{r.percentile(0.5):9.1f}"
                   f"{r.percentile(0.95):9.1f}{r.throughput:8.1f}{speed:8.2f}×{p50:6.2f}×   "
                   f"{sum(r.memory_mb.values()):.0f} ({parts})")  # fmt: skip
             summary[f"{name} @ {concurrency}"] = {

@@ -4,8 +4,10 @@ Haven's Telegram channel talks to it exactly as to api.telegram.org (python-tele
 ``Bot(base_url=...)``): ``POST /bot<token>/<method>`` with form or JSON parameters,
 answered ``{"ok": true, "result": ...}``. It records every call, queues updates for
 ``getUpdates`` (long polling), and can answer the next calls of a method with
-``429 Too Many Requests`` and a ``retry_after``. It runs in a thread with its own event
-loop, so a test (or ``make run`` by hand) can use it while the Rasa server calls it.
+``429 Too Many Requests`` and a ``retry_after`` (``throttle``) or with a server error such as
+``502 Bad Gateway`` (``fail``), as Telegram does under load or during an outage. It runs in
+a thread with its own event loop, so a test (or ``make run`` by hand) can use it while the
+Rasa server calls it.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class FakeTelegram:
     token: str = "123456:TEST-token"
     calls: list[Call] = field(default_factory=list)
     _updates: list[dict] = field(default_factory=list)
-    _throttle: dict[str, list[int]] = field(default_factory=dict)  # method → retry_after list
+    # method → what its next calls get: (status, retry_after); 200 lets a call through
+    _faults: dict[str, list[tuple[int, int | None]]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _message_ids: itertools.count = field(default_factory=lambda: itertools.count(1000))
     url: str = ""
@@ -58,7 +61,20 @@ class FakeTelegram:
     def throttle(self, method: str, retry_after: int = 1, times: int = 1) -> None:
         """Answer the next ``times`` calls of ``method`` with 429 and ``retry_after``."""
         with self._lock:
-            self._throttle.setdefault(method, []).extend([retry_after] * times)
+            self._faults.setdefault(method, []).extend([(429, retry_after)] * times)
+
+    def fail(self, method: str, *statuses: int) -> None:
+        """Answer the next calls of ``method`` with these HTTP statuses, one call each, in
+        order, after any already queued: ``fail("sendMessage", 502, 500, 200, 503)``. A 200
+        lets that call through; 429 is ``throttle``'s answer with a ``retry_after`` of 1."""
+        with self._lock:
+            queue = self._faults.setdefault(method, [])
+            queue.extend((status, 1 if status == 429 else None) for status in statuses)
+
+    def clear_faults(self) -> None:
+        """Forget every fault still queued."""
+        with self._lock:
+            self._faults.clear()
 
     def calls_of(self, method: str, chat_id: int | str | None = None) -> list[Call]:
         with self._lock:
@@ -113,12 +129,11 @@ class FakeTelegram:
         params = await self._params(request)
         call = Call(method, params, time.monotonic())
         with self._lock:
-            pending = self._throttle.get(method)
-            retry_after = pending.pop(0) if pending else None
-            if retry_after is not None:
-                call.status = 429
+            pending = self._faults.get(method)
+            status, retry_after = pending.pop(0) if pending else (200, None)
+            call.status = status
             self.calls.append(call)
-        if retry_after is not None:
+        if status == 429:
             return web.json_response(
                 {
                     "ok": False,
@@ -127,6 +142,11 @@ class FakeTelegram:
                     "parameters": {"retry_after": retry_after},
                 },
                 status=429,
+            )
+        if status != 200:
+            description = {500: "Internal Server Error", 502: "Bad Gateway"}.get(status, "Error")
+            return web.json_response(
+                {"ok": False, "error_code": status, "description": description}, status=status
             )
         if method == "getUpdates":
             return web.json_response({"ok": True, "result": await self._get_updates(params)})

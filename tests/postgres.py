@@ -10,6 +10,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -31,28 +32,61 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class PostgresServer:
+    """A running throwaway server; ``stop`` and ``start`` again keep its data and port."""
+
+    url: str  # SQLAlchemy URL of the ``postgres`` database
+    port: int
+    root: Path
+    prefix: list[str]
+
+    @property
+    def data(self) -> Path:
+        return self.root / "data"
+
+    def _pg_ctl(self, *args: str, check: bool = True) -> None:
+        command = [*self.prefix, _binary("pg_ctl"), "-D", str(self.data), *args]
+        subprocess.run(command, check=check, capture_output=True)
+
+    def start(self) -> None:
+        self._pg_ctl(
+            "-l", str(self.root / "server.log"), "-w", "-o",
+            f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -F",
+            "start",
+        )  # fmt: skip
+
+    def stop(self, check: bool = True) -> None:
+        """Stop at once (open connections are cut, as in a crash or a failover)."""
+        self._pg_ctl("-m", "fast", "-w", "stop", check=check)
+
+
 @contextmanager
-def postgres_server() -> Iterator[str]:
-    """Start PostgreSQL on a free loopback port; yields a SQLAlchemy URL; stops and removes it."""
-    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
+def postgres_instance() -> Iterator[PostgresServer]:
+    """Start PostgreSQL on a free loopback port; yields the server; stops and removes it."""
+    initdb = _binary("initdb")
     root = Path(tempfile.mkdtemp(prefix="haven-pg-"))
-    data = root / "data"
     prefix: list[str] = []
     if os.geteuid() == 0:  # PostgreSQL refuses to run as root
         shutil.chown(root, "postgres", "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
     port = _free_port()
-    log = root / "server.log"
-    run = lambda *cmd: subprocess.run([*prefix, *cmd], check=True, capture_output=True)  # noqa: E731
+    url = f"postgresql://haven@127.0.0.1:{port}/postgres"
+    server = PostgresServer(url, port, root, prefix)
     try:
-        run(initdb, "-D", str(data), "-U", "haven", "--auth=trust", "-E", "UTF8")
-        run(
-            pg_ctl, "-D", str(data), "-l", str(log), "-w", "-o",
-            f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -F",
-            "start",
+        subprocess.run(
+            [*prefix, initdb, "-D", str(server.data), "-U", "haven", "--auth=trust", "-E", "UTF8"],
+            check=True, capture_output=True,
         )  # fmt: skip
-        yield f"postgresql://haven@127.0.0.1:{port}/postgres"
+        server.start()
+        yield server
     finally:
-        subprocess.run([*prefix, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"],
-                       capture_output=True)  # fmt: skip
+        server.stop(check=False)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def postgres_server() -> Iterator[str]:
+    """Start PostgreSQL on a free loopback port; yields a SQLAlchemy URL; stops and removes it."""
+    with postgres_instance() as server:
+        yield server.url

@@ -438,7 +438,7 @@ async def notify_staff(number: int, urgent: bool, language_code: str) -> None:
             ) as reply:
                 if reply.status >= 400:
                     logger.warning("Staff notification refused by Telegram (%d)", reply.status)
-    except (aiohttp.ClientError, TimeoutError):
+    except (aiohttp.ClientError, asyncio.TimeoutError):
         logger.warning("Staff notification could not be sent")
 
 

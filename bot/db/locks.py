@@ -19,17 +19,21 @@ tickets), and give it back (the last one out removes the keys). The turn is chec
 that long at most. Keys carry a pseudonym of the conversation id, never the id itself, and
 vanish on their own after twice the lifetime.
 
-Without ``HAVEN_REDIS_URL`` (one machine, one Rasa process) the locks are first-come
-first-served ``asyncio.Lock``s in memory. If Redis cannot be reached, a server falls back
-to those for the message at hand and logs it (counts only): the conversation is still
-answered, in order on that server; across servers order is only guaranteed again once
-Redis is back.
+Without ``HAVEN_REDIS_URL``, on one machine: with one Rasa process the locks are
+first-come first-served ``asyncio.Lock``s in memory; with several Sanic workers
+(``HAVEN_RASA_WORKERS``) the same tickets live in a small SQLite file, ``var/locks.db``,
+shared by the workers of this machine (each step one short write transaction). If the
+shared store cannot be reached, a server falls back to memory for the message at hand and
+logs it (counts only): the conversation is still answered, in order within that process;
+across processes order is only guaranteed again once the store is back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -108,14 +112,79 @@ class LocalLocks:
                 self._locks[key] = (lock, users - 1)
 
 
-class HavenLockStore(LockStore):
-    """Atomic ticket locks in Redis when ``HAVEN_REDIS_URL`` is set, else in memory."""
+class SqliteTickets:
+    """The ticket steps of the Redis scripts, on a SQLite file shared by one machine's
+    processes. Each step is one transaction that takes the write lock first (``BEGIN
+    IMMEDIATE``), so two workers never take the same number; numbers only grow
+    (``AUTOINCREMENT``), so they are served in the order they were taken."""
 
-    def __init__(self, endpoint_config: Any = None, redis_url: str | None = None) -> None:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        with self._connect() as connection:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute(
+                "CREATE TABLE IF NOT EXISTS ticket (number INTEGER PRIMARY KEY AUTOINCREMENT,"
+                " conversation TEXT NOT NULL, expires REAL NOT NULL)"
+            )
+            connection.execute("CREATE INDEX IF NOT EXISTS ix_ticket ON ticket (conversation)")
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.path, timeout=REDIS_TIMEOUT_SECONDS, isolation_level=None)
+
+    def _transaction(self, work: Any) -> Any:
+        connection = self._connect()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            result = work(connection)
+            connection.execute("COMMIT")
+            return result
+        finally:
+            connection.close()
+
+    def issue(self, key: str, lifetime: float) -> int:
+        def work(connection: sqlite3.Connection) -> int:
+            cursor = connection.execute(
+                "INSERT INTO ticket (conversation, expires) VALUES (?, ?)",
+                (key, time.time() + lifetime),
+            )
+            return int(cursor.lastrowid)
+
+        return self._transaction(work)
+
+    def turn(self, key: str, ticket: int) -> int:
+        def work(connection: sqlite3.Connection) -> int:
+            connection.execute("DELETE FROM ticket WHERE expires < ?", (time.time(),))
+            numbers = [n for (n,) in connection.execute(
+                "SELECT number FROM ticket WHERE conversation = ? ORDER BY number", (key,)
+            )]  # fmt: skip
+            return numbers.index(ticket) if ticket in numbers else -1
+
+        return self._transaction(work)
+
+    def release(self, key: str, ticket: int) -> None:
+        self._transaction(lambda c: c.execute("DELETE FROM ticket WHERE number = ?", (ticket,)))
+
+
+class HavenLockStore(LockStore):
+    """Atomic ticket locks in Redis when ``HAVEN_REDIS_URL`` is set; else, with several
+    workers, in ``var/locks.db``; else in memory."""
+
+    def __init__(
+        self,
+        endpoint_config: Any = None,
+        redis_url: str | None = None,
+        sqlite_path: str | None = None,
+    ) -> None:
         super().__init__()
-        url = get_settings().redis_url if redis_url is None else redis_url
+        settings = get_settings()
+        url = settings.redis_url if redis_url is None else redis_url
         self.local = LocalLocks()
         self.redis = None
+        self.tickets: SqliteTickets | None = None
+        if not url and sqlite_path is None and settings.rasa_workers > 1:
+            sqlite_path = str(settings.var_dir / "locks.db")
+        if not url and sqlite_path:
+            self.tickets = SqliteTickets(sqlite_path)
         if url:
             import redis.asyncio
 
@@ -131,8 +200,8 @@ class HavenLockStore(LockStore):
 
     @property
     def shared(self) -> bool:
-        """Whether the locks hold across processes (Redis is configured)."""
-        return self.redis is not None
+        """Whether the locks hold across processes (Redis, or this machine's SQLite file)."""
+        return self.redis is not None or self.tickets is not None
 
     @staticmethod
     def _keys(conversation_id: str) -> list[str]:
@@ -149,13 +218,13 @@ class HavenLockStore(LockStore):
     ) -> AsyncIterator[TicketLock]:
         """Hold the conversation's lock for the block (Rasa's interface; the wait between
         checks is Haven's own, shorter than ``wait_time_in_seconds``)."""
-        if self.redis is None:
+        if not self.shared:
             async with self.local.hold(conversation_id):
                 yield TicketLock(conversation_id)
             return
         keys = self._keys(conversation_id)
         try:
-            ticket = await self._issue(keys=keys, args=[int(lock_lifetime * 1000)])
+            ticket = await self._take_ticket(keys, lock_lifetime)
             await self._wait_for_turn(keys, ticket)
         except LockError:
             raise
@@ -172,14 +241,30 @@ class HavenLockStore(LockStore):
             yield TicketLock(conversation_id)
         finally:
             try:
-                await self._release(keys=keys, args=[ticket])
+                await self._give_back(keys, ticket)
             except Exception as error:  # noqa: BLE001 - the ticket expires on its own
                 logger.warning("Could not release a lock (%s)", type(error).__name__)
+
+    async def _take_ticket(self, keys: list[str], lifetime: float) -> int:
+        if self.tickets is not None:
+            return await asyncio.to_thread(self.tickets.issue, keys[0], lifetime)
+        return int(await self._issue(keys=keys, args=[int(lifetime * 1000)]))
+
+    async def _ahead(self, keys: list[str], ticket: int) -> int:
+        if self.tickets is not None:
+            return await asyncio.to_thread(self.tickets.turn, keys[0], ticket)
+        return int(await self._turn(keys=keys, args=[ticket]))
+
+    async def _give_back(self, keys: list[str], ticket: int) -> None:
+        if self.tickets is not None:
+            await asyncio.to_thread(self.tickets.release, keys[0], ticket)
+        else:
+            await self._release(keys=keys, args=[ticket])
 
     async def _wait_for_turn(self, keys: list[str], ticket: int) -> None:
         pause = FIRST_POLL_SECONDS
         while True:
-            ahead = await self._turn(keys=keys, args=[ticket])
+            ahead = await self._ahead(keys, ticket)
             if ahead == 0:
                 return
             if ahead < 0:

@@ -16,6 +16,16 @@ keep the tracker in memory instead), which tells the user instead of confirming.
 Retention (``purge_older_than``) removes events by age: every event older than the period
 goes, except those of a session that is still going on, which go when it ends (deleting
 inside a live session would make Rasa write them back; see ``save``).
+
+A database that is away for a moment (PostgreSQL restarting or failing over, a connection
+that died, a locked SQLite file) must not cost a message. Rasa wraps the store in its
+``FailSafeTrackerStore``, which on any error reads "no conversation" and keeps the save in
+memory only: the message would be answered out of context and never stored. So reads and
+writes (``retrieve``, ``retrieve_full_tracker``, ``save``, ``keys``) are retried with backoff
+for up to ``STORE_RETRY_SECONDS`` while the error is one that waiting can cure; the user's
+reply is late, not lost. PostgreSQL connections are checked before use (``pool_pre_ping``),
+so a restarted server costs no failed attempt at all, and a connection attempt gives up
+after ``CONNECT_TIMEOUT_SECONDS``, so an unreachable host cannot hold the server for long.
 """
 
 from __future__ import annotations
@@ -23,15 +33,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from rasa.core.brokers.broker import EventBroker
-from rasa.core.tracker_store import SQLTrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, create_engine_kwargs
 from rasa.shared.core.domain import Domain
 from rasa.shared.core.trackers import DialogueStateTracker
 
@@ -47,10 +57,23 @@ INDEXES = {
 }
 DELETE_ATTEMPTS = 3
 DELETE_RETRY_SECONDS = 0.5  # then 1 s: a locked SQLite file or a database failover
+# Reads and writes wait this long in all for the database to come back (then Rasa's own
+# fallback applies, see the module text), pausing 0.1 s, 0.2 s, … up to 2 s between attempts.
+STORE_RETRY_SECONDS = 10.0
+FIRST_RETRY_PAUSE = 0.1
+LONGEST_RETRY_PAUSE = 2.0
+CONNECT_TIMEOUT_SECONDS = 5  # PostgreSQL (psycopg2): a new connection gives up after this
+
+T = TypeVar("T")
 
 
 class DeletionFailed(RuntimeError):
     """A requested deletion could not be done; the conversation is still stored."""
+
+
+class UnstorableValue(RuntimeError):
+    """The database driver refused a value (a ``ValueError``: a lone surrogate in a
+    conversation id, a NUL byte on PostgreSQL); raised instead, see ``session_scope``."""
 
 
 _failed_deletions: ContextVar[list[str] | None] = ContextVar("haven_failed_deletions", default=None)
@@ -71,6 +94,21 @@ def watching_deletions() -> Iterator[list[str]]:
 class PurgeReport:
     events: int  # rows removed
     conversations: int  # conversations with nothing left
+
+
+def transient(error: BaseException) -> bool:
+    """Whether waiting may cure a database error: the server unreachable or restarting, a
+    connection that died, a locked SQLite file, no free connection in the pool. Not a
+    refused value or a schema problem."""
+    if isinstance(error, sa.exc.DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(
+        error,
+        sa.exc.OperationalError
+        | sa.exc.InterfaceError
+        | sa.exc.DisconnectionError
+        | sa.exc.TimeoutError,
+    )
 
 
 def _url_parts(url: str) -> dict[str, Any]:
@@ -103,6 +141,8 @@ class HavenTrackerStore(SQLTrackerStore):
         super().__init__(domain=domain, event_broker=event_broker, **_url_parts(url), **kwargs)
         if self.engine.dialect.name == "sqlite":
             self._use_pooled_sqlite_engine(url)
+        else:
+            self._use_checked_engine()
         # Plain DDL, not sa.Index objects: those would attach to Rasa's shared table
         # definition and make the next store's create_all try to build them twice.
         with self.engine.begin() as connection:
@@ -118,6 +158,74 @@ class HavenTrackerStore(SQLTrackerStore):
         self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
         prepare_sqlite_file(url)  # the file Rasa just created: owner-only
 
+    def _use_checked_engine(self) -> None:
+        """Rasa's engine (PostgreSQL and others), with each connection checked before use and
+        a bounded connection attempt."""
+        url = self.engine.url
+        options = create_engine_kwargs(url)
+        if url.drivername in {"postgresql", "postgresql+psycopg2"}:
+            connect_args = dict(options.get("connect_args") or {})
+            if "connect_timeout" not in url.query:
+                connect_args.setdefault("connect_timeout", CONNECT_TIMEOUT_SECONDS)
+            options["connect_args"] = connect_args
+        self.engine.dispose()
+        self.engine = sa.create_engine(url, pool_pre_ping=True, **options)
+        self.sessionmaker = sa.orm.sessionmaker(bind=self.engine)
+
+    async def _retrying(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, again after a transient database error, for up to
+        ``STORE_RETRY_SECONDS`` (logged without any conversation id)."""
+        deadline = time.monotonic() + STORE_RETRY_SECONDS
+        pause = FIRST_RETRY_PAUSE
+        failures = 0
+        while True:
+            try:
+                result = await call()
+            except sa.exc.SQLAlchemyError as error:
+                if not transient(error) or time.monotonic() + pause > deadline:
+                    if failures:
+                        logger.error(
+                            "Tracker store %s still failing after %d attempt(s): %s",
+                            what, failures + 1, type(error).__name__,
+                        )  # fmt: skip
+                    raise
+                failures += 1
+                logger.warning(
+                    "Tracker store %s failed (%s); retrying in %.1f s",
+                    what, type(error).__name__, pause,
+                )  # fmt: skip
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, LONGEST_RETRY_PAUSE)
+                continue
+            if failures:
+                logger.info("Tracker store %s succeeded after %d retry(ies)", what, failures)
+            return result
+
+    async def retrieve(self, sender_id: str) -> DialogueStateTracker | None:
+        parent = super()
+        return await self._retrying("read", lambda: parent.retrieve(sender_id))
+
+    async def retrieve_full_tracker(self, conversation_id: str) -> DialogueStateTracker | None:
+        parent = super()
+        return await self._retrying("read", lambda: parent.retrieve_full_tracker(conversation_id))
+
+    async def keys(self) -> Iterable[str]:
+        parent = super()
+        return await self._retrying("listing", parent.keys)
+
+    @contextmanager
+    def session_scope(self) -> Iterator[sa.orm.Session]:
+        """Rasa's session scope, minus its exit on any ``ValueError``: Rasa reads every
+        ``ValueError`` as "the PostgreSQL schema is missing" and stops the whole server, but
+        the driver raises one for a value it cannot store too (a lone surrogate in a
+        conversation id sent over a channel). Such a request fails; the server keeps
+        running. The schema check before the session is Rasa's, unchanged."""
+        with super().session_scope() as session:
+            try:
+                yield session
+            except ValueError as error:
+                raise UnstorableValue(type(error).__name__) from error
+
     async def save(self, tracker: DialogueStateTracker) -> None:
         if tracker.get_slot(DELETE_REQUESTED_SLOT):
             try:
@@ -128,7 +236,10 @@ class HavenTrackerStore(SQLTrackerStore):
                     failed.append(tracker.sender_id)
                 logger.error("A requested deletion failed; the conversation is still stored")
             return
-        await super().save(tracker)
+        # Retrying a whole save is safe: it writes only the events not stored yet (Rasa
+        # counts them first), and Haven has no event broker that would hear them twice.
+        parent = super()
+        await self._retrying("write", lambda: parent.save(tracker))
 
     async def delete_with_retries(self, sender_id: str) -> int:
         """Delete a conversation, retrying a failed attempt; ``DeletionFailed`` at the end."""

@@ -17,6 +17,7 @@ the REST channel keeps them for the client's next request (or its long poll).
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -58,7 +59,7 @@ async def _post(client: aiohttp.ClientSession, url: str, body: dict) -> None:
             if reply.status >= 400:
                 raise RelayError(f"Rasa answered {reply.status}")
             await reply.read()
-    except (aiohttp.ClientError, TimeoutError) as error:
+    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
         raise RelayError("Rasa could not be reached") from error
 
 

@@ -9,6 +9,7 @@ no storage), so closing or reloading it ends the conversation on that device.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -47,6 +48,7 @@ UI = {
     "write-here": N_("Write your message here"),
     "sending": N_("Sending…"),
     "error": N_("Could not reach Haven. Check your connection and try again."),
+    "retry": N_("Send again"),
     "cleared": N_("The chat was cleared after 10 minutes without activity."),
     "you": N_("You"),
     "conversation": N_("Conversation"),
@@ -123,7 +125,7 @@ async def _forward(request: Request, method: str, path: str, **options) -> HTTPR
             return response.raw(
                 body, status=reply.status, content_type="application/json", headers=headers
             )
-    except (aiohttp.ClientError, TimeoutError):
+    except (aiohttp.ClientError, asyncio.TimeoutError):  # not the builtin one on 3.10
         return response.json({"error": "Haven is starting or busy. Try again."}, status=503)
 
 

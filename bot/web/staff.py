@@ -899,7 +899,9 @@ async def reply(request: Request, referral_id: int) -> HTTPResponse:
         return refuse(f"Messages have at most {MAX_STAFF_MESSAGE_CHARS} characters.", 400)
     try:
         view = await _view_or_fail(referral_id)
-        conversation = await _chat_conversation(view, staff, "send_message")
+        # Audited as a message sent only when one will be; a refusal is audited either way.
+        purpose = "send_message" if view.live or not _holds(view, staff) else ""
+        conversation = await _chat_conversation(view, staff, purpose)
         if not view.live:
             raise ReferralError("Join the chat before writing to the person.")
         sent = await relay.send_staff_message(

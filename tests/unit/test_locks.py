@@ -24,7 +24,9 @@ class ObservedLockStore(HavenLockStore):
     """The store with a hook: ``ticketed`` is set once a message has its place in line."""
 
     async def _wait_for_turn(self, keys: list[str], ticket: int) -> None:
-        current_ticketed.get().set()
+        ticketed = current_ticketed.get(None)
+        if ticketed is not None:
+            ticketed.set()
         await super()._wait_for_turn(keys, ticket)
 
 
@@ -64,13 +66,27 @@ async def _hammer(
     return {"overlaps": overlaps, "order": order}
 
 
-@needs_redis
+@pytest.fixture(params=["redis", "sqlite"])
+def shared_store(request, tmp_path):
+    """How two processes share tickets: Redis (several servers) or one machine's file."""
+    if request.param == "redis":
+        if not redis_server.available():
+            pytest.skip("redis-server not installed")
+        url = request.getfixturevalue("redis_url")
+        return lambda: ObservedLockStore(redis_url=url)
+    path = str(tmp_path / "locks.db")
+    return lambda: ObservedLockStore(redis_url="", sqlite_path=path)
+
+
 @pytest.mark.parametrize("in_line", [False, True])
-def test_two_servers_never_hold_one_conversation_at_once_and_keep_arrival_order(redis_url, in_line):
+def test_two_servers_never_hold_one_conversation_at_once_and_keep_arrival_order(
+    shared_store, in_line
+):
     """All at once: never two at a time, none lost. In line: exactly arrival order."""
 
     async def run() -> dict:
-        stores = [ObservedLockStore(redis_url=redis_url), ObservedLockStore(redis_url=redis_url)]
+        stores = [shared_store(), shared_store()]
+        assert all(store.shared for store in stores)
         return await _hammer(stores, conversations=5, messages=12, in_line=in_line)
 
     result = asyncio.run(run())
@@ -95,14 +111,13 @@ def test_the_lock_leaves_no_key_and_no_conversation_id_in_redis(redis_url):
     assert redis.Redis.from_url(redis_url).keys("haven:lock:*") == []
 
 
-@needs_redis
-def test_an_expired_ticket_frees_the_conversation(redis_url):
+def test_an_expired_ticket_frees_the_conversation(shared_store):
     """A server that dies holding the lock delays its conversation by the lifetime only."""
 
     async def run() -> float:
-        store = HavenLockStore(redis_url=redis_url)
+        store = shared_store()
         keys = store._keys("dead-server")
-        await store._issue(keys=keys, args=[300])  # taken by a server that never gives it back
+        await store._take_ticket(keys, 0.3)  # taken by a server that never gives it back
         started = asyncio.get_running_loop().time()
         async with store.lock("dead-server"):
             return asyncio.get_running_loop().time() - started
@@ -134,3 +149,18 @@ def test_without_redis_locks_are_in_memory_first_come_first_served():
     result = asyncio.run(run())
     assert result["overlaps"] == []
     assert all(order == list(range(10)) for order in result["order"].values())
+
+
+def test_sqlite_tickets_leave_nothing_behind(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "locks.db"
+
+    async def run() -> None:
+        store = HavenLockStore(redis_url="", sqlite_path=str(path))
+        async with store.lock("+15551234567"):
+            pass
+
+    asyncio.run(run())
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT COUNT(*) FROM ticket").fetchone() == (0,)

@@ -154,3 +154,15 @@ def test_a_delete_that_keeps_failing_is_reported_and_nothing_is_saved(
 def test_the_tracker_database_directory_is_private(store: HavenTrackerStore) -> None:
     folder = Path(store.engine.url.database).parent
     assert folder.stat().st_mode & 0o777 == 0o700
+
+
+def test_a_value_the_database_refuses_fails_the_request_not_the_server(
+    store: HavenTrackerStore, domain: Domain
+) -> None:
+    """Rasa's session scope turns any ValueError into "PostgreSQL schema missing" and
+    exits; a lone surrogate in a conversation id raises one (UnicodeEncodeError)."""
+    with pytest.raises(tracker_store.UnstorableValue):
+        asyncio.run(store.retrieve("\ud800"))
+    with pytest.raises(tracker_store.UnstorableValue):
+        asyncio.run(store.save(_tracker("\ud800", domain, ActionExecuted("action_listen"))))
+    assert asyncio.run(store.retrieve("alice")) is None  # the store still works

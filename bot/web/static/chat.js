@@ -13,11 +13,11 @@
   // Built in for English and Spanish; the server sends every menu language's words.
   const BUILT_IN = {
     en: { language: "Language", exit: "Quick exit", send: "Send", "your-message": "Your message",
-      "write-here": "Write your message here", sending: "Sending…", error: "Could not reach Haven. Check your connection and try again.",
+      "write-here": "Write your message here", sending: "Sending…", error: "Could not reach Haven. Check your connection and try again.", retry: "Send again",
       cleared: "The chat was cleared after 10 minutes without activity.", you: "You", haven: "Haven", conversation: "Conversation",
       notice: "Automated assistant, not a person. Not the police, not immigration. In danger, call 911. Press Esc twice or tap \"Quick exit\" to leave fast." },
     es: { language: "Idioma", exit: "Salida rápida", send: "Enviar", "your-message": "Tu mensaje",
-      "write-here": "Escribe tu mensaje aquí", sending: "Enviando…", error: "No se pudo contactar a Haven. Revisa tu conexión e inténtalo de nuevo.",
+      "write-here": "Escribe tu mensaje aquí", sending: "Enviando…", error: "No se pudo contactar a Haven. Revisa tu conexión e inténtalo de nuevo.", retry: "Enviar de nuevo",
       cleared: "El chat se borró tras 10 minutos sin actividad.", you: "Tú", haven: "Haven", conversation: "Conversación",
       notice: "Asistente automático, no una persona. No es la policía ni inmigración. En peligro, llama al 911. Pulsa Esc dos veces o toca \"Salida rápida\" para salir rápido." },
   };
@@ -149,10 +149,24 @@
         applyLanguage();
       }
       if (reply.ok) showReplies(body);
+      else if (reply.status >= 500) offerRetry(message);
     } catch (error) {
       statusLine.textContent = t("error");
+      offerRetry(message);
     }
     startPolling();
+  }
+
+  // Haven could not be reached: the message stays on screen with a button to send it
+  // again. Never resent by itself: if only the reply was lost, the message did arrive.
+  function offerRetry(message) {
+    const again = document.createElement("button");
+    again.type = "button";
+    again.className = "retry";
+    again.textContent = t("retry");
+    again.addEventListener("click", () => { again.remove(); send(message, null); });
+    log.appendChild(again);
+    again.scrollIntoView({ block: "end" });
   }
 
   async function poll(mySender) {
