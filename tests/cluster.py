@@ -60,15 +60,21 @@ class Cluster:
         return process
 
     def start(self, name: str, timeout: float = 240) -> Process:
-        process = self.processes[name]
-        log = (self.var_dir / f"{name}.log").open("a")
-        process.popen = subprocess.Popen(
-            process.command, cwd=ROOT, env=process.env, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-        log.close()
-        self.wait_healthy(name, timeout)
-        return process
+        self.start_many(name, timeout=timeout)
+        return self.processes[name]
+
+    def start_many(self, *names: str, timeout: float = 240) -> None:
+        """Start processes together (their start-up overlaps), then wait for each."""
+        for name in names:
+            process = self.processes[name]
+            log = (self.var_dir / f"{name}.log").open("a")
+            process.popen = subprocess.Popen(
+                process.command, cwd=ROOT, env=process.env, stdout=log,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+            log.close()
+        for name in names:
+            self.wait_healthy(name, timeout)
 
     def wait_healthy(self, name: str, timeout: float) -> None:
         process = self.processes[name]

@@ -42,7 +42,7 @@ SHARED_POLL_SECONDS = 0.1  # how often a long poll looks for a message another s
 
 def may_poll(sender: str) -> bool:
     """Whether a conversation id is long and random enough to read its messages by."""
-    return bool(SENDER.match(sender))
+    return bool(SENDER.fullmatch(sender))
 
 
 @dataclass

@@ -30,6 +30,16 @@ def _bad_request(reason: str, status: int = 400) -> HTTPResponse:
     return response.json({"error": reason}, status=status)
 
 
+def _is_text(value: str) -> bool:
+    """Whether a string is real text: bytes that were not UTF-8 reach us from Sanic's JSON
+    parser as lone surrogates, which no database can store."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_request(request: Request) -> tuple[str, Any, dict[str, Any]] | HTTPResponse:
     """Validate the JSON body; return (sender, message, metadata) or a 4xx response."""
     try:
@@ -39,14 +49,22 @@ def parse_request(request: Request) -> tuple[str, Any, dict[str, Any]] | HTTPRes
     if not isinstance(body, dict):
         return _bad_request('The body must be a JSON object with "sender" and "message".')
     sender = body.get("sender")
-    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_ID_CHARS:
+    if (
+        not isinstance(sender, str)
+        or not sender.strip()
+        or len(sender) > MAX_SENDER_ID_CHARS
+        or not sender.isprintable()  # no NUL, newline or other control character
+        or not _is_text(sender)
+    ):
         return _bad_request(
             f'"sender" is required: a non-empty string of at most {MAX_SENDER_ID_CHARS} '
-            "characters that names the conversation."
+            "printable characters that names the conversation."
         )
     message = body.get("message", "")
     if message is not None and not isinstance(message, str):
         return _bad_request('"message" must be a string.')
+    if message and not _is_text(message):
+        return _bad_request('"message" must be UTF-8 text.')
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         return _bad_request('"metadata" must be a JSON object.')

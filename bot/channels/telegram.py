@@ -139,8 +139,12 @@ def keyboard(buttons: list[dict]) -> InlineKeyboardMarkup | None:
 
 
 def secret_matches(given: str | None, expected: str) -> bool:
-    """Constant-time comparison of the webhook secret header."""
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
+    """Constant-time comparison of the webhook secret header. Sanic keeps header bytes that
+    are not UTF-8 as surrogates, which a plain ``encode()`` refuses (a 500): they are
+    encoded as they are, and never match."""
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode())
 
 
 class SeenUpdates:
@@ -407,9 +411,13 @@ class HavenTelegramInput(HavenInputChannel):
         if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
             return None
         try:
-            return Update.de_json(data, await self.telegram.bot())
+            update = Update.de_json(data, await self.telegram.bot())
         except Exception:  # noqa: BLE001 - de_json raises KeyError, TypeError, ValueError…
             return None
+        chat = update.effective_chat  # de_json does not check types: "abc" would pass
+        if chat is not None and type(chat.id) is not int:
+            return None
+        return update
 
     async def handle_update(
         self,

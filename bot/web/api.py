@@ -119,7 +119,10 @@ def _datetime(request: Request, name: str) -> dt.datetime | None:
     except ValueError:
         raise BadRequest(f"{name} must be an ISO 8601 date-time (2024-05-01T00:00:00Z)") from None
     if value.tzinfo is not None:
-        value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        try:
+            value = value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        except OverflowError:  # 9999-12-31T23:00:00-05:00 is past the last UTC date
+            raise BadRequest(f"{name} is out of range") from None
     return value
 
 

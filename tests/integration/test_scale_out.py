@@ -86,8 +86,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                        capture_output=True)  # fmt: skip
         try:
             actions = [cluster.actions("actions-1"), cluster.actions("actions-2")]
-            for process in actions:
-                cluster.start(process.name)
+            cluster.start_many(*(process.name for process in actions))
             actions_lb = cluster.balancer("actions-lb", actions, "/health")
             cluster.start(actions_lb.name)
             model = _model()
@@ -96,8 +95,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 cluster.rasa("rasa-1", model, webhook, HAVEN_RASA_WORKERS="2"),
                 cluster.rasa("rasa-2", model, webhook),
             ]
-            for process in servers:
-                cluster.start(process.name)
+            cluster.start_many(*(process.name for process in servers), timeout=400)
             rasa_lb = cluster.balancer("rasa-lb", servers, "/webhooks/rest/")
             cluster.start(rasa_lb.name)
             cluster.redis = redis  # type: ignore[attr-defined]
