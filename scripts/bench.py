@@ -282,7 +282,7 @@ def main() -> None:
     from tests import postgres, redis_server
 
     with postgres.postgres_server() as admin_url, redis_server.redis_server() as redis:
-        app_url, tracker_url = create_databases(admin_url)
+        app_url, tracker_url = postgres.create_databases(admin_url, "haven", "tracker")
         print("Starting rasa init and Haven three ways…", flush=True)
         assistants = [starter(), haven("Haven, SQLite", {})]
         assistants.append(haven("Haven, SQLite, 2 workers", {"HAVEN_RASA_WORKERS": "2"}))
@@ -315,18 +315,6 @@ def main() -> None:
             for assistant in assistants:
                 stop(assistant.process)
     report(results, [a.name for a in assistants], args.loads)
-
-
-def create_databases(admin_url: str) -> tuple[str, str]:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        for name in ("haven", "tracker"):
-            connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    base = admin_url.rsplit("/", 1)[0]
-    return f"{base}/haven", f"{base}/tracker"
 
 
 def report(results: dict, names: list[str], loads: list[int]) -> None:

@@ -9,12 +9,10 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.conftest import ROOT, TEST_TOKEN, free_port
+from tests.conftest import ROOT, TEST_TOKEN, _wait_for, free_port
 
 SHARED_SECRETS = {
     # What every server of a deployment must share (docs/scaling.md).
@@ -78,18 +76,10 @@ class Cluster:
 
     def wait_healthy(self, name: str, timeout: float) -> None:
         process = self.processes[name]
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if process.popen and process.popen.poll() is not None:
-                raise RuntimeError(f"{name} exited: {self.log(name)[-3000:]}")
-            try:
-                with urllib.request.urlopen(process.health, timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.3)
-        raise TimeoutError(f"{name} not healthy after {timeout} s: {self.log(name)[-3000:]}")
+        try:
+            _wait_for(process.health, process.popen, timeout)
+        except (RuntimeError, TimeoutError) as error:
+            raise RuntimeError(f"{name}: {error}: {self.log(name)[-3000:]}") from None
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         popen = self.processes[name].popen

@@ -57,7 +57,7 @@ def _wait_for(url: str, process: subprocess.Popen, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"`haven run` exited early with code {process.returncode}")
+            raise RuntimeError(f"exited early with code {process.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as reply:
                 if reply.status == 200:

@@ -90,3 +90,16 @@ def postgres_server() -> Iterator[str]:
     """Start PostgreSQL on a free loopback port; yields a SQLAlchemy URL; stops and removes it."""
     with postgres_instance() as server:
         yield server.url
+
+
+def create_databases(admin_url: str, *names: str) -> list[str]:
+    """Create empty databases on the server of ``admin_url``; their SQLAlchemy URLs."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        for name in names:
+            connection.execute(sa.text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    base = admin_url.rsplit("/", 1)[0]
+    return [f"{base}/{name}" for name in names]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -59,3 +60,20 @@ def tracker(rasa_url: str, secret: str, sender: str) -> dict:
     )
     with urllib.request.urlopen(request, timeout=30) as reply:
         return json.loads(reply.read())
+
+
+def push_bot_message(rasa_url: str, secret: str, sender: str, text: str) -> None:
+    """A message outside the user's turn, as the console's relay sends one: a bot event
+    through Rasa's HTTP API, handed to the conversation's channel (``output_channel=latest``)."""
+    url = (
+        f"{rasa_url}/conversations/{sender}/tracker/events"
+        "?output_channel=latest&execute_side_effects=true"
+    )
+    event = {"event": "bot", "text": text, "timestamp": time.time()}
+    request = urllib.request.Request(
+        url, data=json.dumps([event]).encode(), method="POST",
+        headers={"Content-Type": "application/json",
+                 "Authorization": f"Bearer {signed_token(secret)}"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=60) as reply:
+        assert reply.status == 200

@@ -30,7 +30,6 @@ import sqlalchemy as sa
 from bot.channels.telegram import callback_data
 from bot.languages import REGISTRY
 from bot.nlg.unavailable import unavailable_text
-from bot.rasa_api import signed_token
 from tests import postgres
 from tests.cluster import Cluster
 from tests.conftest import (
@@ -41,7 +40,7 @@ from tests.conftest import (
     install_test_packages,
 )
 from tests.fake_telegram import FakeTelegram, FakeTelegramServer
-from tests.integration.chat import new_sender, say, texts, tracker
+from tests.integration.chat import new_sender, push_bot_message, say, texts, tracker
 from tests.integration.test_handoff import CHAT_LATER, Console
 from tests.integration.test_telegram import (
     callback_update,
@@ -139,13 +138,7 @@ def faults(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Faults]:
     ):
         installed = pool.submit(install_test_packages, var_dir, packages)
         with postgres.postgres_instance() as server:
-            admin = sa.create_engine(server.url, isolation_level="AUTOCOMMIT")
-            with admin.connect() as connection:
-                for name in ("haven", "tracker"):
-                    connection.execute(sa.text(f"CREATE DATABASE {name}"))
-            admin.dispose()
-            base = server.url.rsplit("/", 1)[0]
-            app_url, tracker_url = f"{base}/haven", f"{base}/tracker"
+            app_url, tracker_url = postgres.create_databases(server.url, "haven", "tracker")
             cluster = Cluster(
                 var_dir,
                 {
@@ -379,18 +372,7 @@ def web_poll(faults: Faults, sender: str, after: int) -> dict:
 def push(faults: Faults, sender: str, text: str) -> None:
     """A message outside the user's turn, as the console's relay sends one (Rasa's HTTP API,
     ``output_channel=latest``)."""
-    url = (
-        f"{faults.rasa}/conversations/{sender}/tracker/events"
-        "?output_channel=latest&execute_side_effects=true"
-    )
-    event = {"event": "bot", "text": text, "timestamp": time.time()}
-    request = urllib.request.Request(
-        url, data=json.dumps([event]).encode(), method="POST",
-        headers={"Content-Type": "application/json",
-                 "Authorization": f"Bearer {signed_token(TEST_TOKEN)}"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=60) as reply:
-        assert reply.status == 200
+    push_bot_message(faults.rasa, TEST_TOKEN, sender, text)
 
 
 def test_the_web_process_restarted_mid_handoff_loses_nothing(faults: Faults) -> None:

@@ -14,13 +14,19 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from bot.rasa_api import signed_token
 from tests import postgres, redis_server
 from tests.cluster import Cluster
 from tests.conftest import ROOT, TEST_TOKEN
-from tests.integration.chat import new_sender, payloads, post, say, texts, tracker
+from tests.integration.chat import (
+    new_sender,
+    payloads,
+    post,
+    push_bot_message,
+    say,
+    texts,
+    tracker,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -52,23 +58,13 @@ def _model() -> Path:
     return model
 
 
-def _create_databases(admin_url: str) -> tuple[str, str]:
-    engine = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        for name in ("haven", "tracker"):
-            connection.execute(sa.text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    base = admin_url.rsplit("/", 1)[0]
-    return f"{base}/haven", f"{base}/tracker"
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     import subprocess
     import sys
 
     with postgres.postgres_server() as admin_url, redis_server.redis_server() as redis:
-        app_url, tracker_url = _create_databases(admin_url)
+        app_url, tracker_url = postgres.create_databases(admin_url, "haven", "tracker")
         var_dir = tmp_path_factory.mktemp("cluster-var")
         env = {
             "HAVEN_DATABASE_URL": app_url,
@@ -183,24 +179,14 @@ def test_a_staff_reply_through_one_server_reaches_a_poll_on_the_other(cluster: C
     sender = secrets.token_urlsafe(24)
     one, other = _servers(cluster)
     say(one, sender, "hi")
-    url = (
-        f"{one}/conversations/{sender}/tracker/events"
-        "?output_channel=latest&execute_side_effects=true"
-    )
-    event = {"event": "bot", "text": "Hello, this is Casey from the case team.", "timestamp": None}
-    request = urllib.request.Request(
-        url, data=json.dumps([event]).encode(), method="POST",
-        headers={"Content-Type": "application/json",
-                 "Authorization": f"Bearer {signed_token(TEST_TOKEN)}"},
-    )  # fmt: skip
-    with urllib.request.urlopen(request, timeout=30) as reply:
-        assert reply.status == 200
+    text = "Hello, this is Casey from the case team."
+    push_bot_message(one, TEST_TOKEN, sender, text)
     with urllib.request.urlopen(f"{other}/webhooks/rest/events?sender={sender}&after=0") as r:
         polled = json.loads(r.read())
-    assert [m["text"] for m in polled["messages"]] == [event["text"]]
+    assert [m["text"] for m in polled["messages"]] == [text]
     # Delivered once: the next turn on the first server does not repeat it.
     replies = say(one, sender, "thanks")
-    assert event["text"] not in texts(replies)
+    assert text not in texts(replies)
 
 
 def test_a_server_killed_mid_conversation_loses_nothing(cluster: Cluster) -> None:
