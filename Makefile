@@ -82,7 +82,7 @@ catalogs: install  ## Extract strings to locales/haven.pot, update and compile e
 	$(VENV)/bin/pybabel update --no-wrap -D haven -i locales/haven.pot -d locales
 	$(VENV)/bin/pybabel compile -D haven -d locales --statistics
 
-bench: install  ## Chat throughput/latency vs bare `rasa init`; directory import and search speed
+bench: install services  ## Load on the full stack (SQLite; PostgreSQL + Redis) vs bare `rasa init`; channels, directory, languages, handoff
 	$(HAVEN) train
 	$(PY) -m scripts.bench
 	$(PY) -m scripts.bench_channels
