@@ -29,6 +29,7 @@ import io
 import json
 import logging
 import os
+import re
 import sys
 import threading
 import time
@@ -177,10 +178,35 @@ def _format_as_json(handler: logging.Handler, record: logging.LogRecord) -> str:
     return _state["formatter"].format(record)
 
 
+_URL_IDS = re.compile(r"(/conversations/)[^/?'\s]+|\?[^'\s]*")
+
+
+class RedactUrls(logging.Filter):
+    """Sanic logs the full URL of a request that failed ("Exception occurred while handling
+    uri: ..."), and a URL can name a conversation (``?sender=``, ``/conversations/<id>/``):
+    the query string and the id are replaced before the line is written."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _URL_IDS.sub(lambda m: f"{m.group(1)}…" if m.group(1) else "?…", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+def redact_urls() -> None:
+    """Install ``RedactUrls`` on Sanic's error logger (every process, text or JSON)."""
+    error_logger = logging.getLogger("sanic.error")
+    if not any(isinstance(f, RedactUrls) for f in error_logger.filters):
+        error_logger.addFilter(RedactUrls())
+
+
 def configure(process: str, level: str | int | None = None) -> bool:
     """Set this process up for JSON logs when ``HAVEN_LOG_FORMAT=json`` (see the module's
     docstring); False, and nothing changed, for text. ``level`` sets the root logger's level
-    (None: leave it). Calling it again changes nothing."""
+    (None: leave it). Calling it again changes nothing. Sanic's error lines lose the ids
+    in URLs either way (``redact_urls``)."""
+    redact_urls()
     if not json_enabled():
         return False
     if _state["process"] is not None:

@@ -607,3 +607,19 @@ def test_json_line_fields() -> None:
     }  # fmt: skip
     assert logs.is_json_line(line) and not logs.is_json_line("{not json}")
     assert not logs.is_json_line("[rasa] 2025-01-01 INFO started")
+
+
+def test_sanic_error_lines_lose_the_conversation_ids_in_urls(caplog) -> None:
+    """Sanic logs the URL of a request that failed; the id in it must not reach the log."""
+    import logging
+
+    from bot.logs import redact_urls
+
+    redact_urls()
+    with caplog.at_level(logging.ERROR, logger="sanic.error"):
+        logging.getLogger("sanic.error").error(
+            "Exception occurred while handling uri: %r",
+            "http://127.0.0.1:5005/conversations/person-7781/tracker/events?sender=Zk3v9QeP0bW7",
+        )
+    assert "person-7781" not in caplog.text and "Zk3v9QeP0bW7" not in caplog.text
+    assert "/conversations/…/tracker/events?…" in caplog.text
