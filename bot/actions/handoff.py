@@ -40,6 +40,7 @@ from bot.handoff.flow import (
     CONTACT_CHOICES,
     DENY_PAYLOAD,
     HANDOFF_SLOT,
+    HUMAN,
     JOINED_ACTION,
     LEFT_ACTION,
     OFFER_ACTION,
@@ -688,7 +689,7 @@ class ActionStaffJoined(Action):
             lines(msg(JOINED, name=data(name[:120])), msg(JOINED_CODE_WORD) if code_word else None),
         )
         return [
-            SlotSet(HANDOFF_SLOT, "human"),
+            SlotSet(HANDOFF_SLOT, HUMAN),
             SlotSet(STAFF_SLOT, name[:120] or None),
             SlotSet(STEP_SLOT, None),
             *END_OF_TURN,

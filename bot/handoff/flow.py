@@ -14,6 +14,7 @@ STEP_SLOT = "referral_step"  # the question the user is answering, None outside 
 ANSWERS_SLOT = "referral_answers"  # what they answered so far (deleted with the conversation)
 REFERRAL_SLOT = "referral_id"  # the open referral's number, once sent
 HANDOFF_SLOT = "handoff"  # None, "waiting" (sent) or "human" (a case manager holds the chat)
+HUMAN = "human"
 STAFF_SLOT = "handoff_staff"  # the name of the case manager in the chat
 
 STEPS = (

@@ -20,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 
+from bot.handoff.flow import HANDOFF_SLOT, HUMAN, JOINED_ACTION, LEFT_ACTION
 from bot.handoff.staff import Staff
 from bot.handoff.transcript import STAFF_KEY, STAFF_LANGUAGE_KEY, STAFF_ORIGINAL_KEY
 from bot.i18n.catalogs import load_catalogs
@@ -32,8 +34,6 @@ from bot.nlg.render import Renderer
 from bot.rasa_api import auth_headers
 from bot.settings import get_settings
 
-JOINED_ACTION = "action_staff_joined"  # bot.handoff.flow names them for the dialogue
-LEFT_ACTION = "action_staff_left"
 MAX_STAFF_MESSAGE_CHARS = 4000
 
 
@@ -53,25 +53,35 @@ def _conversation_url(conversation: str, tail: str) -> str:
     return f"{base}/conversations/{quote(conversation, safe='')}/{tail}"
 
 
-async def _post(client: aiohttp.ClientSession, url: str, body: dict) -> None:
+async def _post(client: aiohttp.ClientSession, url: str, body: dict) -> Any:
     try:
         async with client.post(url, json=body, headers=auth_headers()) as reply:
             if reply.status >= 400:
                 raise RelayError(f"Rasa answered {reply.status}")
-            await reply.read()
-    except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            return await reply.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
         raise RelayError("Rasa could not be reached") from error
+
+
+def _handoff_after(answer: Any) -> Any:
+    """The conversation's handoff slot after an ``execute`` call (Rasa answers 200 even when
+    the action itself failed, for example with the bot service down)."""
+    tracker = answer.get("tracker") if isinstance(answer, dict) else None
+    slots = tracker.get("slots") if isinstance(tracker, dict) else None
+    return slots.get(HANDOFF_SLOT) if isinstance(slots, dict) else None
 
 
 async def staff_joined(client: aiohttp.ClientSession, conversation: str, staff: Staff) -> None:
     """The action reads who joined from the referral (claimed by ``staff``)."""
     url = _conversation_url(conversation, "execute?output_channel=latest")
-    await _post(client, url, {"name": JOINED_ACTION})
+    if _handoff_after(await _post(client, url, {"name": JOINED_ACTION})) != HUMAN:
+        raise RelayError("the assistant could not hand the chat over (is the bot service up?)")
 
 
 async def staff_left(client: aiohttp.ClientSession, conversation: str) -> None:
     url = _conversation_url(conversation, "execute?output_channel=latest")
-    await _post(client, url, {"name": LEFT_ACTION})
+    if _handoff_after(await _post(client, url, {"name": LEFT_ACTION})) == HUMAN:
+        raise RelayError("the assistant could not take the chat back (is the bot service up?)")
 
 
 def for_user(text: str, staff_language: str, user_language: str) -> Sent:

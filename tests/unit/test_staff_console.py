@@ -59,6 +59,7 @@ BOLD = "<b>x</b>"
 class FakeRasa:
     requests: list[dict[str, Any]] = field(default_factory=list)
     fail: bool = False
+    action_fails: bool = False  # Rasa answers 200 but the action did not run (bot service down)
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else None
@@ -73,6 +74,11 @@ class FakeRasa:
         )
         if self.fail:
             return web.json_response({"error": "down"}, status=500)
+        if request.path.endswith("/execute"):  # as Rasa answers: the tracker after the action
+            joined = (body or {}).get("name") == "action_staff_joined" and not self.action_fails
+            return web.json_response(
+                {"tracker": {"slots": {"handoff": "human" if joined else None}}}
+            )
         return web.json_response({"ok": True})
 
 
@@ -841,6 +847,19 @@ def test_rasa_down_is_a_clear_message(harness: Harness) -> None:
     reply = browser.act(f"/staff/referrals/{referral_id}/close", outcome="helped")
     assert reply.status_code == 503  # the person is not left believing someone is there
     assert referral_row(harness, referral_id).status == "claimed"
+
+
+def test_a_join_the_bot_service_could_not_run_is_not_taken_for_a_join(harness: Harness) -> None:
+    """Rasa answers 200 even when the action failed (the bot service down): the console
+    must not believe the case manager holds the chat while the bot still answers."""
+    referral_id, browser = _claimed_chat(harness)
+    harness.rasa.action_fails = True
+    reply = browser.act(f"/staff/referrals/{referral_id}/join")
+    assert reply.status_code == 503 and "nothing was sent" in reply.text
+    assert not referral_row(harness, referral_id).live
+    harness.rasa.action_fails = False
+    assert browser.act(f"/staff/referrals/{referral_id}/join").status_code == 303
+    assert referral_row(harness, referral_id).live
 
 
 # --- the audit log and the page policy -----------------------------------------------
