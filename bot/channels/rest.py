@@ -43,6 +43,12 @@ def _is_text(value: str) -> bool:
 def parse_request(request: Request) -> tuple[str, Any, dict[str, Any]] | HTTPResponse:
     """Validate the JSON body; return (sender, message, metadata) or a 4xx response."""
     try:
+        # Sanic's parser (ujson) reads bytes that are not UTF-8 as Latin-1 ("\xa5" becomes
+        # "¥"): a client sending another encoding would be read wrongly, not refused.
+        request.body.decode("utf-8")
+    except UnicodeDecodeError:
+        return _bad_request("The body must be JSON in UTF-8.")
+    try:
         body = request.json
     except Exception:  # noqa: BLE001 - Sanic raises several types for bad or deep JSON
         return _bad_request('The body must be JSON: {"sender": ..., "message": ...}.')
@@ -63,8 +69,6 @@ def parse_request(request: Request) -> tuple[str, Any, dict[str, Any]] | HTTPRes
     message = body.get("message", "")
     if message is not None and not isinstance(message, str):
         return _bad_request('"message" must be a string.')
-    if message and not _is_text(message):
-        return _bad_request('"message" must be UTF-8 text.')
     metadata = body.get("metadata")
     if metadata is not None and not isinstance(metadata, dict):
         return _bad_request('"metadata" must be a JSON object.')
@@ -73,6 +77,8 @@ def parse_request(request: Request) -> tuple[str, Any, dict[str, Any]] | HTTPRes
         return _bad_request(
             f"The message is far longer than the {limit} characters Haven reads.", status=413
         )
+    if message and not _is_text(message):
+        return _bad_request('"message" must be UTF-8 text.')
     return sender, message, client_metadata(metadata)
 
 

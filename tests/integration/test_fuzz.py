@@ -356,9 +356,24 @@ odd_senders = st.one_of(
 )
 
 
+def utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def valid_sender(sender: Any) -> bool:
-    """What the REST channel accepts as a conversation id (bot.channels.rest)."""
-    return isinstance(sender, str) and bool(sender.strip()) and len(sender) <= 128
+    """What the REST channel accepts as a conversation id (bot.channels.rest): printable
+    UTF-8 text, at most 128 characters, not only spaces."""
+    return (
+        isinstance(sender, str)
+        and bool(sender.strip())
+        and len(sender) <= 128
+        and sender.isprintable()
+        and utf8(sender)
+    )
 
 
 def expected_status(body: Any, pollable_only: bool = False) -> int:
@@ -372,6 +387,8 @@ def expected_status(body: Any, pollable_only: bool = False) -> int:
         return 400
     if isinstance(message, str) and len(message) > REFUSED_UNREAD_CHARS:
         return 413
+    if message and not utf8(message):
+        return 400
     if pollable_only and not POLLABLE.fullmatch(body["sender"]):
         return 400
     return 200
