@@ -63,24 +63,34 @@ async def _post(client: aiohttp.ClientSession, url: str, body: dict) -> Any:
         raise RelayError("Rasa could not be reached") from error
 
 
-def _handoff_after(answer: Any) -> Any:
-    """The conversation's handoff slot after an ``execute`` call (Rasa answers 200 even when
-    the action itself failed, for example with the bot service down)."""
-    tracker = answer.get("tracker") if isinstance(answer, dict) else None
-    slots = tracker.get("slots") if isinstance(tracker, dict) else None
+async def _handoff_now(client: aiohttp.ClientSession, conversation: str) -> Any:
+    """The conversation's handoff slot as stored. Read again after an ``execute`` call:
+    Rasa answers 200 even when the action failed (the bot service down), and the tracker in
+    its answer is the one from before the action."""
+    url = _conversation_url(conversation, "tracker?include_events=NONE")
+    try:
+        async with client.get(url, headers=auth_headers()) as reply:
+            if reply.status >= 400:
+                raise RelayError(f"Rasa answered {reply.status}")
+            state = await reply.json(content_type=None)
+    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        raise RelayError("Rasa could not be reached") from error
+    slots = state.get("slots") if isinstance(state, dict) else None
     return slots.get(HANDOFF_SLOT) if isinstance(slots, dict) else None
 
 
 async def staff_joined(client: aiohttp.ClientSession, conversation: str, staff: Staff) -> None:
     """The action reads who joined from the referral (claimed by ``staff``)."""
     url = _conversation_url(conversation, "execute?output_channel=latest")
-    if _handoff_after(await _post(client, url, {"name": JOINED_ACTION})) != HUMAN:
+    await _post(client, url, {"name": JOINED_ACTION})
+    if await _handoff_now(client, conversation) != HUMAN:
         raise RelayError("the assistant could not hand the chat over (is the bot service up?)")
 
 
 async def staff_left(client: aiohttp.ClientSession, conversation: str) -> None:
     url = _conversation_url(conversation, "execute?output_channel=latest")
-    if _handoff_after(await _post(client, url, {"name": LEFT_ACTION})) == HUMAN:
+    await _post(client, url, {"name": LEFT_ACTION})
+    if await _handoff_now(client, conversation) == HUMAN:
         raise RelayError("the assistant could not take the chat back (is the bot service up?)")
 
 
