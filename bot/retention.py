@@ -206,20 +206,14 @@ def _expire_open(
     """Close as ``expired`` (and wipe) the open referrals nobody can act on any more;
     returns (expired, notes deleted, chat referrals whose id no key decrypts)."""
     open_ids = sa.select(Referral.id).where(Referral.status.in_(OPEN))
-    last_note = dict(
-        session.execute(
-            sa.select(ReferralNote.referral_id, sa.func.max(ReferralNote.created_at))
-            .where(ReferralNote.referral_id.in_(open_ids))
-            .group_by(ReferralNote.referral_id)
-        ).all()
-    )
-    last_audit = dict(
-        session.execute(
-            sa.select(AuditEntry.referral_id, sa.func.max(AuditEntry.at))
-            .where(AuditEntry.referral_id.in_(open_ids))
-            .group_by(AuditEntry.referral_id)
-        ).all()
-    )
+
+    def latest(referral_id: Any, at: Any) -> dict[int, dt.datetime]:
+        """The newest ``at`` per open referral (its last note, its last audited view)."""
+        query = sa.select(referral_id, sa.func.max(at)).where(referral_id.in_(open_ids))
+        return dict(session.execute(query.group_by(referral_id)).all())
+
+    last_note = latest(ReferralNote.referral_id, ReferralNote.created_at)
+    last_audit = latest(AuditEntry.referral_id, AuditEntry.at)
     expired = notes = unreadable = 0
     rows = session.execute(sa.select(Referral).where(Referral.status.in_(OPEN))).scalars()
     for referral in list(rows):

@@ -53,9 +53,10 @@ def _conversation_url(conversation: str, tail: str) -> str:
     return f"{base}/conversations/{quote(conversation, safe='')}/{tail}"
 
 
-async def _post(client: aiohttp.ClientSession, url: str, body: dict) -> Any:
+async def _call(client: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Any:
+    """One call to Rasa's HTTP API; its JSON answer, or ``RelayError``."""
     try:
-        async with client.post(url, json=body, headers=auth_headers()) as reply:
+        async with client.request(method, url, json=body, headers=auth_headers()) as reply:
             if reply.status >= 400:
                 raise RelayError(f"Rasa answered {reply.status}")
             return await reply.json(content_type=None)
@@ -68,13 +69,7 @@ async def _handoff_now(client: aiohttp.ClientSession, conversation: str) -> Any:
     Rasa answers 200 even when the action failed (the bot service down), and the tracker in
     its answer is the one from before the action."""
     url = _conversation_url(conversation, "tracker?include_events=NONE")
-    try:
-        async with client.get(url, headers=auth_headers()) as reply:
-            if reply.status >= 400:
-                raise RelayError(f"Rasa answered {reply.status}")
-            state = await reply.json(content_type=None)
-    except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
-        raise RelayError("Rasa could not be reached") from error
+    state = await _call(client, "GET", url)
     slots = state.get("slots") if isinstance(state, dict) else None
     return slots.get(HANDOFF_SLOT) if isinstance(slots, dict) else None
 
@@ -82,14 +77,14 @@ async def _handoff_now(client: aiohttp.ClientSession, conversation: str) -> Any:
 async def staff_joined(client: aiohttp.ClientSession, conversation: str, staff: Staff) -> None:
     """The action reads who joined from the referral (claimed by ``staff``)."""
     url = _conversation_url(conversation, "execute?output_channel=latest")
-    await _post(client, url, {"name": JOINED_ACTION})
+    await _call(client, "POST", url, {"name": JOINED_ACTION})
     if await _handoff_now(client, conversation) != HUMAN:
         raise RelayError("the assistant could not hand the chat over (is the bot service up?)")
 
 
 async def staff_left(client: aiohttp.ClientSession, conversation: str) -> None:
     url = _conversation_url(conversation, "execute?output_channel=latest")
-    await _post(client, url, {"name": LEFT_ACTION})
+    await _call(client, "POST", url, {"name": LEFT_ACTION})
     if await _handoff_now(client, conversation) == HUMAN:
         raise RelayError("the assistant could not take the chat back (is the bot service up?)")
 
@@ -130,5 +125,5 @@ async def send_staff_message(
     url = _conversation_url(
         conversation, "tracker/events?output_channel=latest&execute_side_effects=true"
     )
-    await _post(client, url, event)
+    await _call(client, "POST", url, event)
     return sent
